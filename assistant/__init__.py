@@ -1,0 +1,1 @@
+"""The `assistant` command: the project's front door."""

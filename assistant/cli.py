@@ -1,0 +1,97 @@
+"""`assistant`: run, seed and operate the citizen assistant."""
+from __future__ import annotations
+
+import click
+
+from portal.config import Settings
+
+
+def _portal_context():
+    from portal.app import Portal
+    from portal.clock import Clock
+
+    return Portal(Settings.from_env(), Clock())
+
+
+@click.group()
+def main() -> None:
+    """Bergen kommune's citizen assistant: portal, bot, SMS and web chat."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the portal database to the newest schema."""
+    from portal.migrate import upgrade
+
+    portal = _portal_context()
+    upgrade(portal.engine)
+    click.echo("Database is up to date.")
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo municipality (idempotent: existing citizens are left alone)."""
+    from portal.migrate import upgrade
+    from portal.services.demo import load_demo
+
+    portal = _portal_context()
+    upgrade(portal.engine)
+    with portal.sessions() as db:
+        report = load_demo(db, portal.settings, now=portal.clock.now())
+        db.commit()
+    click.echo(f"Demo data: {len(report.created)} citizens created, "
+               f"{len(report.skipped)} already there.")
+
+
+@main.command()
+@click.option("--port", type=int, help="Port (default PORTAL_PORT or 8000).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+def portal(port: int | None, host: str) -> None:
+    """Run the portal backend."""
+    import dataclasses
+
+    from portal.migrate import upgrade
+    from portal.server import PortalServer
+
+    settings = Settings.from_env()
+    if port:
+        settings = dataclasses.replace(settings, port=port)
+    portal = _portal_context()
+    upgrade(portal.engine)
+    PortalServer(settings, host=host).run()
+
+
+@main.command("print-due")
+def print_due() -> None:
+    """Send unread letters past their deadline to print (run from cron)."""
+    from portal.services.letters import send_due_to_print
+
+    portal = _portal_context()
+    with portal.sessions() as db:
+        ids = send_due_to_print(db, now=portal.clock.now())
+        db.commit()
+    click.echo(f"{len(ids)} letter(s) sent to print.")
+
+
+@main.command()
+def savings() -> None:
+    """Letters read digitally versus printed per month, and what it saved."""
+    from portal.money import format_nok
+    from portal.services.savings import monthly_savings
+
+    portal = _portal_context()
+    per_letter = portal.settings.saving_per_digital_letter_ore
+    with portal.sessions() as db:
+        months = monthly_savings(db, saving_per_letter_ore=per_letter,
+                                 tz=portal.settings.timezone)
+    click.echo(f"{'Month':<8} {'Digital':>8} {'Printed':>8} {'Share':>6} {'Saving':>16}")
+    for m in months:
+        click.echo(f"{m.month:<8} {m.read_digitally:>8} {m.printed:>8} "
+                   f"{m.digital_share:>6.0%} {format_nok(m.saving_ore):>16}")
+    total = sum(m.saving_ore for m in months)
+    click.echo(f"Total saving: {format_nok(total)} ({format_nok(per_letter)} per letter "
+               "read digitally)")
+
+
+if __name__ == "__main__":
+    main()

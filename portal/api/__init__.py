@@ -1,0 +1,1 @@
+"""The portal's JSON API: one blueprint per area."""

@@ -1,0 +1,158 @@
+"""Request and response schemas (marshmallow), which also describe the API in OpenAPI."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from portal.app import ma
+from portal.models import InvoiceStatus, LetterCategory
+from portal.money import format_nok
+
+
+
+class LetterSummarySchema(ma.Schema):
+    id = fields.Integer()
+    title = fields.String()
+    sender_unit = fields.String()
+    category = fields.Function(lambda letter: letter.category.value)
+    status = fields.Function(lambda letter: letter.status.value)
+    sent_at = fields.DateTime()
+    unread = fields.Function(lambda letter: letter.read_at is None)
+
+
+class LetterSchema(LetterSummarySchema):
+    body = fields.String()
+    read_at = fields.DateTime(allow_none=True)
+    read_via = fields.Function(lambda letter: letter.read_via and letter.read_via.value)
+    print_due_at = fields.DateTime()
+
+
+class LetterListSchema(ma.Schema):
+    unread_count = fields.Integer()
+    letters = fields.List(fields.Nested(LetterSummarySchema))
+
+
+class LetterQuerySchema(ma.Schema):
+    unread = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class OfferSchema(ma.Schema):
+    id = fields.Integer()
+    child_name = fields.String()
+    child_birth_date = fields.Date()
+    kindergarten = fields.String()
+    start_date = fields.Date()
+    offered_at = fields.DateTime()
+    deadline = fields.DateTime()
+    status = fields.Function(lambda offer: offer.status.value)
+    answered_at = fields.DateTime(allow_none=True)
+    answered_via = fields.Function(lambda offer: offer.answered_via and offer.answered_via.value)
+
+
+class OfferListSchema(ma.Schema):
+    offers = fields.List(fields.Nested(OfferSchema))
+
+
+class OfferQuerySchema(ma.Schema):
+    open = fields.Boolean(load_default=False)
+
+
+class AnswerSchema(ma.Schema):
+    answer = fields.String(required=True, validate=validate.OneOf(["accept", "decline"]))
+
+
+class AnswerResultSchema(ma.Schema):
+    offer = fields.Nested(OfferSchema)
+    already_answered = fields.Boolean()
+
+
+class InvoiceSchema(ma.Schema):
+    id = fields.Integer()
+    kind = fields.Function(lambda invoice: invoice.kind.value)
+    period = fields.String()
+    amount_ore = fields.Integer()
+    amount_text = fields.Function(lambda invoice: format_nok(invoice.amount_ore))
+    due_date = fields.Date()
+    kid = fields.String()
+    account_number = fields.String()
+    status = fields.Function(lambda invoice: invoice.status.value)
+    overdue = fields.Boolean()
+
+
+class InvoiceListSchema(ma.Schema):
+    invoices = fields.List(fields.Nested(InvoiceSchema))
+    unpaid_total_ore = fields.Integer()
+    unpaid_total_text = fields.String()
+
+
+class InvoiceQuerySchema(ma.Schema):
+    status = fields.String(load_default=None,
+                           validate=validate.OneOf([s.value for s in InvoiceStatus]))
+
+
+class PropertySchema(ma.Schema):
+    id = fields.Integer()
+    kommunenr = fields.String()
+    gnr = fields.Integer()
+    bnr = fields.Integer()
+    festenr = fields.Integer()
+    seksjonsnr = fields.Integer()
+    address = fields.String()
+    matrikkel = fields.Function(
+        lambda p: f"{p.kommunenr}-{p.gnr}/{p.bnr}"
+        + (f"/{p.festenr}" if p.festenr or p.seksjonsnr else "")
+        + (f"/{p.seksjonsnr}" if p.seksjonsnr else ""))
+
+
+class PropertyListSchema(ma.Schema):
+    properties = fields.List(fields.Nested(PropertySchema))
+
+
+class MeSchema(ma.Schema):
+    first_name = fields.String()
+    language = fields.String()
+    unread_letters = fields.Integer()
+    open_offers = fields.Integer()
+    unpaid_invoices = fields.Integer()
+    session_expires_at = fields.DateTime()
+
+
+class DispatchLetterSchema(ma.Schema):
+    fnr = fields.String(required=True, validate=validate.Length(min=11, max=12))
+    sender_unit = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    category = fields.String(required=True,
+                             validate=validate.OneOf([c.value for c in LetterCategory]))
+    external_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+
+
+class DispatchedSchema(ma.Schema):
+    id = fields.Integer()
+    status = fields.Function(lambda letter: letter.status.value)
+    print_due_at = fields.DateTime()
+    created = fields.Boolean()
+
+
+class MonthSavingsSchema(ma.Schema):
+    month = fields.String()
+    read_digitally = fields.Integer()
+    printed = fields.Integer()
+    digital_share = fields.Float()
+    saving_ore = fields.Integer()
+    saving_text = fields.Function(lambda m: format_nok(m.saving_ore))
+
+
+class SavingsSchema(ma.Schema):
+    saving_per_letter_ore = fields.Integer()
+    months = fields.List(fields.Nested(MonthSavingsSchema))
+    total_saving_ore = fields.Integer()
+
+
+class HealthSchema(ma.Schema):
+    status = fields.String()
+    database = fields.String()
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Dict()

@@ -1,0 +1,95 @@
+"""Settings read from the environment, with embedded defaults for a one-command demo."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _flag(value: Optional[str], default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def persistent_secret(var_dir: Path, name: str) -> str:
+    """Returns a secret kept under var/secrets, generating it on first use."""
+    folder = var_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the portal reads from its environment."""
+
+    environment: str = "demo"
+    database_url: str = ""
+    redis_url: Optional[str] = None
+    var_dir: Path = PROJECT_ROOT / "var"
+    service_token: str = ""
+    dispatch_token: str = ""
+    identity_key: str = ""
+    port: int = 8000
+    allow_synthetic_fnr: bool = True
+    dev_outbox: bool = True
+    timezone: str = "Europe/Oslo"
+    print_deadline_working_hours: int = 40
+    workday_start_hour: int = 8
+    workday_end_hour: int = 16
+    offer_answer_days: int = 10
+    saving_per_digital_letter_ore: int = 2200
+    session_idle_minutes: int = 30
+    max_body_bytes: int = 64 * 1024
+    municipality_name: str = "Bergen kommune"
+    municipality_account: str = "15031234562"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        environment = env.get("ASSISTANT_ENV", "demo").strip().lower()
+        production = environment == "production"
+        var_dir = Path(env.get("ASSISTANT_VAR_DIR") or PROJECT_ROOT / "var")
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'portal.sqlite3'}"
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql://" + database_url[len("postgres://"):]
+
+        def secret(name: str) -> str:
+            value = env.get(name)
+            if value:
+                return value
+            if production:
+                raise RuntimeError(f"{name} must be set when ASSISTANT_ENV=production")
+            return persistent_secret(var_dir, name.lower())
+
+        return cls(
+            environment=environment,
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            var_dir=var_dir,
+            service_token=secret("PORTAL_SERVICE_TOKEN"),
+            dispatch_token=secret("DISPATCH_TOKEN"),
+            identity_key=secret("IDENTITY_HASH_KEY"),
+            port=int(env.get("PORTAL_PORT", "8000")),
+            allow_synthetic_fnr=_flag(env.get("ALLOW_SYNTHETIC_FNR"), not production),
+            dev_outbox=_flag(env.get("DEV_SMS_OUTBOX"), not production),
+            print_deadline_working_hours=int(env.get("PRINT_DEADLINE_WORKING_HOURS", "40")),
+            offer_answer_days=int(env.get("OFFER_ANSWER_DAYS", "10")),
+            saving_per_digital_letter_ore=int(
+                round(float(env.get("SAVING_PER_DIGITAL_LETTER_NOK", "22")) * 100)
+            ),
+            session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "30")),
+        )

@@ -1,0 +1,328 @@
+"""The portal's tables: the citizens' system of record."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import List, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, relationship
+
+from portal.db import Base, UTCDateTime
+
+
+def _enum(cls: type, name: str) -> Enum:
+    """A portable enum column storing the member's value."""
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda members: [m.value for m in members],
+                validate_strings=True)
+
+
+class Language(str, enum.Enum):
+    NB = "nb"
+    NN = "nn"
+    EN = "en"
+
+
+class Channel(str, enum.Enum):
+    SMS = "sms"
+    WEBCHAT = "webchat"
+    PORTAL = "portal"
+    REST = "rest"
+
+
+class LetterCategory(str, enum.Enum):
+    VEDTAK = "vedtak"
+    VARSEL = "varsel"
+    BARNEHAGE = "barnehage"
+    GENERELL = "generell"
+
+
+class LetterStatus(str, enum.Enum):
+    """KS SvarUt's lifecycle of a dispatched letter."""
+
+    MOTTATT = "MOTTATT"
+    VARSLET = "VARSLET"
+    LEST = "LEST"
+    SENDT_PRINT = "SENDT_PRINT"
+    PRINTET = "PRINTET"
+
+
+UNREAD_STATUSES = (LetterStatus.MOTTATT, LetterStatus.VARSLET)
+
+
+class OfferStatus(str, enum.Enum):
+    OFFERED = "OFFERED"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    EXPIRED = "EXPIRED"
+
+
+class InvoiceKind(str, enum.Enum):
+    BARNEHAGE = "barnehage"
+    SFO = "SFO"
+    KOMMUNALE_AVGIFTER = "kommunale avgifter"
+    EIENDOMSSKATT = "eiendomsskatt"
+
+
+class InvoiceStatus(str, enum.Enum):
+    UNPAID = "unpaid"
+    PAID = "paid"
+
+
+class ActorType(str, enum.Enum):
+    CITIZEN = "citizen"
+    CASEWORKER = "caseworker"
+    SYSTEM = "system"
+
+
+property_owners = Table(
+    "property_owners",
+    Base.metadata,
+    Column("citizen_id", ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True),
+    Column("property_id", ForeignKey("properties.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Citizen(Base):
+    __tablename__ = "citizens"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    fnr: Mapped[str] = Column(String(11), nullable=False, unique=True)
+    name: Mapped[str] = Column(String(200), nullable=False)
+    mobile: Mapped[Optional[str]] = Column(String(16), index=True)
+    language: Mapped[Language] = Column(_enum(Language, "language"), nullable=False,
+                                        default=Language.NB)
+    krr_reserved: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+
+    properties: Mapped[List["Property"]] = relationship(
+        "Property", secondary=property_owners, back_populates="owners"
+    )
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0]
+
+
+class Letter(Base):
+    __tablename__ = "letters"
+    __table_args__ = (
+        Index("ix_letters_citizen_status_sent", "citizen_id", "status", "sent_at"),
+        Index("ix_letters_print_due", "status", "print_due_at"),
+        UniqueConstraint("sender_unit", "external_id", name="uq_letters_sender_external"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False)
+    sender_unit: Mapped[str] = Column(String(200), nullable=False)
+    external_id: Mapped[Optional[str]] = Column(String(100))
+    title: Mapped[str] = Column(String(300), nullable=False)
+    body: Mapped[str] = Column(Text, nullable=False)
+    category: Mapped[LetterCategory] = Column(_enum(LetterCategory, "letter_category"),
+                                              nullable=False)
+    status: Mapped[LetterStatus] = Column(_enum(LetterStatus, "letter_status"),
+                                          nullable=False, default=LetterStatus.MOTTATT)
+    sent_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    print_due_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    notified_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    read_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    read_via: Mapped[Optional[Channel]] = Column(_enum(Channel, "channel"))
+    sent_to_print_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    printed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+    @property
+    def is_unread(self) -> bool:
+        return self.read_at is None
+
+
+class KindergartenOffer(Base):
+    __tablename__ = "kindergarten_offers"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False, index=True)
+    child_name: Mapped[str] = Column(String(200), nullable=False)
+    child_birth_date: Mapped[date] = Column(Date, nullable=False)
+    kindergarten: Mapped[str] = Column(String(200), nullable=False)
+    start_date: Mapped[date] = Column(Date, nullable=False)
+    offered_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    deadline: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    status: Mapped[OfferStatus] = Column(_enum(OfferStatus, "offer_status"), nullable=False,
+                                         default=OfferStatus.OFFERED)
+    answered_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    answered_via: Mapped[Optional[Channel]] = Column(_enum(Channel, "channel"))
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (Index("ix_invoices_citizen_status_due", "citizen_id", "status", "due_date"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False)
+    kind: Mapped[InvoiceKind] = Column(_enum(InvoiceKind, "invoice_kind"), nullable=False)
+    period: Mapped[str] = Column(String(20), nullable=False)
+    amount_ore: Mapped[int] = Column(BigInteger, nullable=False)
+    due_date: Mapped[date] = Column(Date, nullable=False)
+    kid: Mapped[str] = Column(String(25), nullable=False)
+    account_number: Mapped[str] = Column(String(11), nullable=False)
+    status: Mapped[InvoiceStatus] = Column(_enum(InvoiceStatus, "invoice_status"),
+                                           nullable=False, default=InvoiceStatus.UNPAID)
+    paid_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
+class Property(Base):
+    __tablename__ = "properties"
+    __table_args__ = (
+        UniqueConstraint("kommunenr", "gnr", "bnr", "festenr", "seksjonsnr",
+                         name="uq_properties_matrikkel"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    kommunenr: Mapped[str] = Column(String(4), nullable=False)
+    gnr: Mapped[int] = Column(Integer, nullable=False)
+    bnr: Mapped[int] = Column(Integer, nullable=False)
+    festenr: Mapped[int] = Column(Integer, nullable=False, default=0)
+    seksjonsnr: Mapped[int] = Column(Integer, nullable=False, default=0)
+    address: Mapped[str] = Column(String(300), nullable=False)
+
+    owners: Mapped[List[Citizen]] = relationship(
+        "Citizen", secondary=property_owners, back_populates="properties"
+    )
+
+
+class AuditEvent(Base):
+    """Append-only: who read or changed whose data, when, through which channel."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_citizen_at", "citizen_id", "at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    actor_type: Mapped[ActorType] = Column(_enum(ActorType, "actor_type"), nullable=False)
+    actor_id: Mapped[str] = Column(String(100), nullable=False)
+    # No foreign key: the audit trail outlives the rows it mentions.
+    citizen_id: Mapped[Optional[int]] = Column(Integer)
+    action: Mapped[str] = Column(String(60), nullable=False)
+    object_type: Mapped[Optional[str]] = Column(String(40))
+    object_id: Mapped[Optional[str]] = Column(String(40))
+    channel: Mapped[Optional[str]] = Column(String(20))
+    detail: Mapped[Optional[dict]] = Column(JSON)
+
+
+class CitizenSession(Base):
+    """A login: bound to one citizen, one channel and one conversation; expires when idle."""
+
+    __tablename__ = "citizen_sessions"
+    __table_args__ = (Index("ix_citizen_sessions_conversation", "channel", "conversation_id"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False)
+    channel: Mapped[Channel] = Column(_enum(Channel, "channel"), nullable=False)
+    conversation_id: Mapped[str] = Column(String(128), nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    last_seen_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    ended_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    ended_reason: Mapped[Optional[str]] = Column(String(20))
+
+    citizen: Mapped[Citizen] = relationship(Citizen)
+
+
+class Conversation(Base):
+    """One chat or SMS thread, keyed by the channel's pseudonymous sender id.
+
+    Caseworkers review these and take them over; admins mine their messages for training data.
+    """
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "sender_key", name="uq_conversations_sender"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[Channel] = Column(_enum(Channel, "channel"), nullable=False)
+    sender_key: Mapped[str] = Column(String(128), nullable=False)
+    citizen_id: Mapped[Optional[int]] = Column(ForeignKey("citizens.id", ondelete="SET NULL"),
+                                               index=True)
+    started_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    last_message_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    taken_over_by: Mapped[Optional[str]] = Column(String(100))
+    taken_over_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
+class TranscriptMessage(Base):
+    """A redacted message in a conversation, with what the bot understood of it."""
+
+    __tablename__ = "transcript_messages"
+    __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = Column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                          nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    direction: Mapped[str] = Column(String(3), nullable=False)  # "in" or "out"
+    author: Mapped[str] = Column(String(20), nullable=False)  # citizen, bot or caseworker
+    text: Mapped[str] = Column(Text, nullable=False)
+    intent: Mapped[Optional[str]] = Column(String(60))
+    confidence: Mapped[Optional[float]] = Column(JSON)
+    language: Mapped[Optional[str]] = Column(String(2))
+    # Admin curation into training data: new -> accepted (with a label) | rejected.
+    review_status: Mapped[str] = Column(String(10), nullable=False, default="new")
+    reviewed_intent: Mapped[Optional[str]] = Column(String(60))
+    reviewed_by: Mapped[Optional[str]] = Column(String(100))
+    reviewed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
+class HandoffRequest(Base):
+    """A citizen's request to talk to a person, for the caseworkers' queue."""
+
+    __tablename__ = "handoff_requests"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[Channel] = Column(_enum(Channel, "channel"), nullable=False)
+    conversation_id: Mapped[str] = Column(String(128), nullable=False, index=True)
+    citizen_id: Mapped[Optional[int]] = Column(ForeignKey("citizens.id", ondelete="SET NULL"))
+    reason: Mapped[str] = Column(String(40), nullable=False)
+    requested_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    status: Mapped[str] = Column(String(10), nullable=False, default="open")
+    taken_by: Mapped[Optional[str]] = Column(String(100))
+    taken_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    closed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
+class OutboundSms(Base):
+    """The durable SMS outbox: written before any send is attempted."""
+
+    __tablename__ = "outbound_sms"
+    __table_args__ = (Index("ix_outbound_sms_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    to_number: Mapped[str] = Column(String(16), nullable=False)
+    body: Mapped[str] = Column(Text, nullable=False)
+    purpose: Mapped[str] = Column(String(20), nullable=False)  # otp, notice, reply
+    sensitive: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    citizen_id: Mapped[Optional[int]] = Column(ForeignKey("citizens.id", ondelete="SET NULL"))
+    status: Mapped[str] = Column(String(12), nullable=False, default="pending")
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    next_attempt_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    provider_sid: Mapped[Optional[str]] = Column(String(64), unique=True)
+    error_code: Mapped[Optional[str]] = Column(String(20))
+    updated_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)

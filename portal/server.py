@@ -1,0 +1,42 @@
+"""Serving the portal with gunicorn."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from portal.config import Settings
+
+
+class PortalServer(BaseApplication):
+    """gunicorn running the app factory; one process on SQLite, several on PostgreSQL."""
+
+    def __init__(self, settings: Settings, host: str = "127.0.0.1"):
+        self.settings = settings
+        self.host = host
+        super().__init__()
+
+    def load_config(self) -> None:
+        embedded = self.settings.database_url.startswith("sqlite")
+        default_workers = 1 if embedded else multiprocessing.cpu_count() * 2 + 1
+        workers = int(os.environ.get("PORTAL_WORKERS", default_workers))
+        if embedded or not self.settings.redis_url:
+            workers = 1  # in-process stores (codes, rate limits) must live in one process
+        options = {
+            "bind": f"{self.host}:{self.settings.port}",
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": int(os.environ.get("PORTAL_THREADS", 8)),
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "timeout": 30,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from portal.app import create_app
+
+        return create_app(self.settings)

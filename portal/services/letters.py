@@ -1,0 +1,156 @@
+"""The citizen's inbox: dispatch, listing, reading, and the paper fallback."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import List, Optional
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+from portal.config import Settings
+from portal.errors import Conflict, InvalidInput, NotFound
+from portal.identity import normalize_fnr
+from portal.models import (
+    UNREAD_STATUSES,
+    Channel,
+    Citizen,
+    Letter,
+    LetterCategory,
+    LetterStatus,
+)
+from portal.services.audit import Actor, record
+from portal.workhours import add_working_hours
+
+
+@dataclass(frozen=True)
+class NewLetter:
+    """What the case/archive system sends."""
+
+    fnr: str
+    sender_unit: str
+    title: str
+    body: str
+    category: str
+    external_id: Optional[str] = None
+
+
+def print_deadline(settings: Settings, sent_at: datetime) -> datetime:
+    return add_working_hours(
+        sent_at, settings.print_deadline_working_hours, tz=settings.timezone,
+        day_start=settings.workday_start_hour, day_end=settings.workday_end_hour,
+    )
+
+
+def dispatch(db: Session, settings: Settings, letter: NewLetter, *, now: datetime,
+             actor: Actor) -> tuple[Letter, bool]:
+    """Files a letter in the citizen's inbox. Returns (letter, created).
+
+    A repeated dispatch with the same sender and external id returns the first letter.
+    Citizens reserved against digital contact (KRR) get the letter on paper at once.
+    """
+    fnr = normalize_fnr(letter.fnr, allow_synthetic=settings.allow_synthetic_fnr)
+    try:
+        category = LetterCategory(letter.category)
+    except ValueError:
+        raise InvalidInput(f"Unknown category {letter.category!r}.", code="invalid_category")
+    citizen = db.execute(select(Citizen).where(Citizen.fnr == fnr)).scalar_one_or_none()
+    if citizen is None:
+        raise NotFound("No citizen with that fødselsnummer.", code="citizen_not_found")
+    if letter.external_id:
+        earlier = db.execute(select(Letter).where(
+            Letter.sender_unit == letter.sender_unit,
+            Letter.external_id == letter.external_id,
+        )).scalar_one_or_none()
+        if earlier is not None:
+            if earlier.citizen_id != citizen.id:
+                raise Conflict("That external id was used for another recipient.",
+                               code="external_id_conflict")
+            return earlier, False
+    row = Letter(
+        citizen_id=citizen.id, sender_unit=letter.sender_unit, title=letter.title,
+        body=letter.body, category=category, external_id=letter.external_id,
+        status=LetterStatus.MOTTATT, sent_at=now,
+        print_due_at=now if citizen.krr_reserved else print_deadline(settings, now),
+    )
+    db.add(row)
+    db.flush()
+    record(db, actor, "letter.dispatch", at=now, citizen_id=citizen.id,
+           object_type="letter", object_id=row.id)
+    return row, True
+
+
+def list_letters(db: Session, citizen_id: int, *, actor: Actor, now: datetime,
+                 unread_only: bool = False, limit: int = 20) -> List[Letter]:
+    """The citizen's letters: unread first, newest first."""
+    query = select(Letter).where(Letter.citizen_id == citizen_id)
+    if unread_only:
+        query = query.where(Letter.read_at.is_(None))
+    unread_first = case((Letter.read_at.is_(None), 0), else_=1)
+    rows = db.execute(
+        query.order_by(unread_first, Letter.sent_at.desc(), Letter.id.desc()).limit(limit)
+    ).scalars().all()
+    record(db, actor, "letter.list", at=now, citizen_id=citizen_id,
+           detail={"count": len(rows), "unread_only": unread_only})
+    return list(rows)
+
+
+def count_unread(db: Session, citizen_id: int) -> int:
+    return db.execute(select(func.count()).select_from(Letter).where(
+        Letter.citizen_id == citizen_id, Letter.read_at.is_(None))).scalar_one()
+
+
+def read_letter(db: Session, citizen_id: int, letter_id: int, *, via: Channel, actor: Actor,
+                now: datetime) -> Letter:
+    """Opens a letter: the first digital read before printing marks it LEST and cancels print."""
+    letter = db.execute(select(Letter).where(
+        Letter.id == letter_id, Letter.citizen_id == citizen_id)).scalar_one_or_none()
+    if letter is None:
+        raise NotFound("No such letter.", code="letter_not_found")
+    if letter.read_at is None:
+        # Conditional updates: a concurrent read or print run cannot both win.
+        db.execute(
+            update(Letter).where(Letter.id == letter.id, Letter.read_at.is_(None))
+            .values(read_at=now, read_via=via).execution_options(synchronize_session=False)
+        )
+        db.execute(
+            update(Letter).where(Letter.id == letter.id, Letter.status.in_(UNREAD_STATUSES))
+            .values(status=LetterStatus.LEST).execution_options(synchronize_session=False)
+        )
+        db.refresh(letter)
+    record(db, actor, "letter.read", at=now, citizen_id=citizen_id,
+           object_type="letter", object_id=letter.id, detail={"via": via.value})
+    return letter
+
+
+def mark_notified(db: Session, letter_ids: List[int], *, now: datetime) -> None:
+    """MOTTATT → VARSLET once a notice has gone out."""
+    db.execute(
+        update(Letter)
+        .where(Letter.id.in_(letter_ids), Letter.status == LetterStatus.MOTTATT)
+        .values(status=LetterStatus.VARSLET, notified_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def send_due_to_print(db: Session, *, now: datetime) -> List[int]:
+    """Moves unread letters past their print deadline to SENDT_PRINT; returns their ids."""
+    due = db.execute(select(Letter.id, Letter.citizen_id).where(
+        Letter.status.in_(UNREAD_STATUSES), Letter.read_at.is_(None),
+        Letter.print_due_at <= now,
+    ).with_for_update(skip_locked=True)).all()
+    ids = [row.id for row in due]
+    if not ids:
+        return []
+    db.execute(
+        update(Letter)
+        .where(Letter.id.in_(ids), Letter.status.in_(UNREAD_STATUSES),
+               Letter.read_at.is_(None))
+        .values(status=LetterStatus.SENDT_PRINT, sent_to_print_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    actor = Actor.system("print-due")
+    for row in due:
+        record(db, actor, "letter.send_to_print", at=now, citizen_id=row.citizen_id,
+               object_type="letter", object_id=row.id)
+    return ids

@@ -1,0 +1,75 @@
+"""Citizen login sessions: one citizen, one channel, one conversation, idle expiry."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.errors import Unauthorized
+from portal.models import Channel, Citizen, CitizenSession
+from portal.services.audit import Actor, record
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(db: Session, citizen: Citizen, *, channel: Channel, conversation_id: str,
+                  now: datetime, idle_minutes: int) -> tuple[str, CitizenSession]:
+    """Opens a session, ending any earlier one in the same conversation. Returns the token."""
+    end_conversation_sessions(db, channel, conversation_id, now=now, reason="replaced")
+    token = secrets.token_urlsafe(32)
+    row = CitizenSession(
+        token_hash=token_hash(token), citizen_id=citizen.id, channel=channel,
+        conversation_id=conversation_id, created_at=now, last_seen_at=now,
+        expires_at=now + timedelta(minutes=idle_minutes),
+    )
+    db.add(row)
+    db.flush()
+    record(db, Actor.citizen(citizen.id, channel.value), "session.start", at=now,
+           citizen_id=citizen.id, object_type="session", object_id=row.id)
+    return token, row
+
+
+def resolve_session(db: Session, token: Optional[str], conversation_id: Optional[str], *,
+                    now: datetime, idle_minutes: int) -> CitizenSession:
+    """The live session a request names; refreshes its idle timer."""
+    if not token or not conversation_id:
+        raise Unauthorized("A citizen session and conversation id are required.",
+                           code="session_required")
+    row = db.execute(select(CitizenSession).where(
+        CitizenSession.token_hash == token_hash(token))).scalar_one_or_none()
+    if row is None or row.conversation_id != conversation_id:
+        raise Unauthorized("Unknown session.", code="session_invalid")
+    if row.ended_at is not None:
+        raise Unauthorized("The session has ended.", code="session_ended")
+    if row.expires_at <= now:
+        row.ended_at, row.ended_reason = now, "expired"
+        db.commit()
+        raise Unauthorized("The session expired after inactivity.", code="session_expired")
+    row.last_seen_at = now
+    row.expires_at = now + timedelta(minutes=idle_minutes)
+    return row
+
+
+def end_session(db: Session, row: CitizenSession, *, now: datetime, reason: str) -> None:
+    row.ended_at, row.ended_reason = now, reason
+    record(db, Actor.citizen(row.citizen_id, row.channel.value), "session.end", at=now,
+           citizen_id=row.citizen_id, object_type="session", object_id=row.id,
+           detail={"reason": reason})
+
+
+def end_conversation_sessions(db: Session, channel: Channel, conversation_id: str, *,
+                              now: datetime, reason: str) -> None:
+    db.execute(
+        update(CitizenSession)
+        .where(CitizenSession.channel == channel,
+               CitizenSession.conversation_id == conversation_id,
+               CitizenSession.ended_at.is_(None))
+        .values(ended_at=now, ended_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
