@@ -93,5 +93,50 @@ def savings() -> None:
                "read digitally)")
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+@main.command()
+def up() -> None:
+    """Run everything on this machine: portal, action server, Rasa and the web chat."""
+    import signal
+    import time
+
+    from assistant.processes import Supervisor
+    from assistant.runtime import Runtime
+    from assistant.stack import start_stack
+    from portal.migrate import upgrade
+    from portal.models import Citizen
+    from portal.services.demo import load_demo
+
+    runtime = Runtime.from_env()
+    portal = _portal_context()
+    upgrade(portal.engine)
+    with portal.sessions() as db:
+        if db.query(Citizen.id).first() is None:
+            report = load_demo(db, portal.settings, now=portal.clock.now())
+            db.commit()
+            click.echo(f"Loaded the demo municipality ({len(report.created)} citizens).")
+    supervisor = Supervisor(runtime.child_env(), log_dir=runtime.settings.var_dir / "logs")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        start_stack(runtime, supervisor)
+        click.echo(f"""
+The assistant is running.
+  Web chat:    {runtime.rasa_url}/webhooks/webchat/
+  Portal API:  {runtime.portal_url}/docs""")
+        if runtime.settings.dev_outbox:
+            click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
+        click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")
+        while (dead := supervisor.dead()) is None:
+            time.sleep(1)
+        raise click.ClickException(f"{dead.name} stopped unexpectedly; see {dead.log_path}")
+    except KeyboardInterrupt:
+        click.echo("\nStopping …")
+    finally:
+        supervisor.stop()
+
+
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ from flask_marshmallow import Marshmallow
 from portal.clock import Clock
 from portal.config import Settings
 from portal.db import make_engine, make_session_factory
+from portal.kv import make_store
 from portal.notifications import LetterNotifier
 
 apifairy = APIFairy()
@@ -25,6 +26,7 @@ class Portal:
         self.engine = make_engine(settings.database_url)
         self.sessions = make_session_factory(self.engine)
         self.notifier = LetterNotifier()
+        self.store = make_store(settings.redis_url)
 
 
 def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = None) -> Flask:
@@ -44,12 +46,15 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     ma.init_app(app)
     apifairy.init_app(app)
 
-    from portal.api import dispatch, errors, health, invoices, letters, offers, properties
-    from portal.api import reports
+    from portal.api import dev, dispatch, errors, handoffs, health, invoices, letters, login
+    from portal.api import offers, properties, reports
 
     errors.register(app)
-    for module in (health, letters, offers, invoices, properties, dispatch, reports):
+    for module in (health, login, letters, offers, invoices, properties, handoffs, dispatch,
+                   reports):
         app.register_blueprint(module.bp)
+    if settings.dev_outbox:
+        app.register_blueprint(dev.bp)
 
     @app.teardown_appcontext
     def close_db(_exc: Optional[BaseException]) -> None:

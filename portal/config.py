@@ -49,6 +49,7 @@ class Settings:
     offer_answer_days: int = 10
     saving_per_digital_letter_ore: int = 2200
     session_idle_minutes: int = 30
+    login_response_floor_ms: int = 300
     max_body_bytes: int = 64 * 1024
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"

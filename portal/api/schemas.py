@@ -24,6 +24,7 @@ class LetterSchema(LetterSummarySchema):
     read_at = fields.DateTime(allow_none=True)
     read_via = fields.Function(lambda letter: letter.read_via and letter.read_via.value)
     print_due_at = fields.DateTime()
+    first_read = fields.Boolean(dump_default=False)
 
 
 class LetterListSchema(ma.Schema):
@@ -156,3 +157,58 @@ class HealthSchema(ma.Schema):
 
 class ErrorSchema(ma.Schema):
     error = fields.Dict()
+
+
+CHANNELS = ["sms", "webchat", "rest"]
+
+
+class CodeRequestSchema(ma.Schema):
+    fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class VerifySchema(ma.Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class CodeSentSchema(ma.Schema):
+    status = fields.String()
+
+
+class LoginSchema(ma.Schema):
+    session_token = fields.String()
+    expires_at = fields.DateTime()
+    first_name = fields.String()
+    language = fields.String()
+
+
+class DevSmsSchema(ma.Schema):
+    id = fields.Integer()
+    to = fields.String(attribute="to_number")
+    body = fields.String()
+    purpose = fields.String()
+    created_at = fields.DateTime()
+
+
+class DevSmsListSchema(ma.Schema):
+    messages = fields.List(fields.Nested(DevSmsSchema))
+
+
+class DevSmsQuerySchema(ma.Schema):
+    to = fields.String(load_default=None)
+
+
+class HandoffInSchema(ma.Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    reason = fields.String(required=True, validate=validate.OneOf(
+        ["citizen_request", "not_understood"]))
+
+
+class HandoffSchema(ma.Schema):
+    id = fields.Integer()
+    status = fields.String()
+    requested_at = fields.DateTime()

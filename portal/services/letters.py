@@ -118,6 +118,7 @@ def read_letter(db: Session, citizen_id: int, letter_id: int, *, via: Channel, a
             .values(status=LetterStatus.LEST).execution_options(synchronize_session=False)
         )
         db.refresh(letter)
+    letter.first_read = letter.read_at == now  # this request opened it
     record(db, actor, "letter.read", at=now, citizen_id=citizen_id,
            object_type="letter", object_id=letter.id, detail={"via": via.value})
     return letter

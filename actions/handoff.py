@@ -1,0 +1,68 @@
+"""Talking to a person, the fallback ladder (rephrase once, then offer a person), JA and NEI."""
+from __future__ import annotations
+
+from actions.kindergarten import confirm_answer
+from actions.portal_client import portal
+from actions.turn import Turn, TurnAction
+
+HANDOFF_OFFERED = 2.0
+
+
+async def hand_off(turn: Turn, reason: str) -> None:
+    await portal.request_handoff(turn.conversation, reason)
+    turn.say("utter_handoff_recorded")
+
+
+class ActionHandoff(TurnAction):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def act(self, turn: Turn) -> None:
+        await hand_off(turn, "citizen_request")
+
+
+class ActionFallback(TurnAction):
+    keeps_fallback_count = True
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def act(self, turn: Turn) -> None:
+        count = (turn.slot("fallback_count") or 0.0) + 1
+        turn.set("fallback_count", min(count, HANDOFF_OFFERED))
+        turn.say("utter_ask_rephrase" if count < HANDOFF_OFFERED else "utter_offer_handoff")
+
+
+class ActionAffirm(TurnAction):
+    """JA: confirms a pending offer answer, or accepts the offered person."""
+
+    def name(self) -> str:
+        return "action_affirm"
+
+    async def act(self, turn: Turn) -> None:
+        if turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
+            if not turn.logged_in:
+                turn.ask_login(resume="accept_offer")
+                return
+            await confirm_answer(turn)
+        elif (turn.slot("fallback_count") or 0) >= HANDOFF_OFFERED:
+            await hand_off(turn, "not_understood")
+        else:
+            turn.say("utter_nothing_to_confirm")
+
+
+class ActionDeny(TurnAction):
+    """NEI: cancels a pending offer answer, or declines the offered person."""
+
+    def name(self) -> str:
+        return "action_deny"
+
+    async def act(self, turn: Turn) -> None:
+        if turn.slot("pending_offer_answer"):
+            turn.set("pending_offer_answer", None)
+            turn.set("pending_offer_id", None)
+            turn.say("utter_offer_cancelled")
+        elif (turn.slot("fallback_count") or 0) >= HANDOFF_OFFERED:
+            turn.say("utter_help")
+        else:
+            turn.say("utter_nothing_to_confirm")

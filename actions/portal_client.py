@@ -1,0 +1,127 @@
+"""The action server's async client for the portal API, with timeouts and typed errors."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = float(os.environ.get("PORTAL_TIMEOUT_SECONDS", "4"))
+
+
+class PortalUnavailable(Exception):
+    """The portal did not answer in time, or answered with a server error."""
+
+
+class PortalError(Exception):
+    """The portal refused the request with a 4xx and a stable error code."""
+
+    def __init__(self, status: int, code: str, message: str, details: Dict[str, Any]):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+class SessionInvalid(PortalError):
+    """The citizen's login session has expired, ended or does not fit this conversation."""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Who the actions act for: the channel and conversation, and the session if logged in."""
+
+    channel: str
+    conversation_id: str
+    session_token: Optional[str] = None
+
+
+class PortalClient:
+    def __init__(self, base_url: Optional[str] = None, token: Optional[str] = None,
+                 timeout: float = DEFAULT_TIMEOUT):
+        self.base_url = (base_url or os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")).rstrip("/")
+        self.token = token if token is not None else os.environ.get("PORTAL_SERVICE_TOKEN", "")
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._http: Optional[aiohttp.ClientSession] = None
+
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(timeout=self.timeout)
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def request(self, method: str, path: str, conversation: Optional[Conversation] = None,
+                      **kwargs: Any) -> Dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if conversation is not None and conversation.session_token:
+            headers["X-Citizen-Session"] = conversation.session_token
+            headers["X-Conversation-Id"] = conversation.conversation_id
+        http = await self._session()
+        try:
+            async with http.request(method, self.base_url + path, headers=headers,
+                                    **kwargs) as response:
+                body = await response.json(content_type=None) if response.content_length != 0 else {}
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            log.warning("portal %s %s failed: %s", method, path, type(exc).__name__)
+            raise PortalUnavailable(str(exc)) from exc
+        if status >= 500:
+            raise PortalUnavailable(f"portal answered {status}")
+        if status >= 400:
+            error = (body or {}).get("error", {})
+            code = error.get("code", "error")
+            cls = SessionInvalid if status == 401 and code.startswith("session") else PortalError
+            raise cls(status, code, error.get("message", ""), error.get("details") or {})
+        return body or {}
+
+    # Login
+    async def request_code(self, fnr: str, conversation: Conversation) -> None:
+        await self.request("POST", "/api/v1/login/code", json={
+            "fnr": fnr, "channel": conversation.channel,
+            "conversation_id": conversation.conversation_id})
+
+    async def verify_code(self, code: str, conversation: Conversation) -> Dict[str, Any]:
+        return await self.request("POST", "/api/v1/login/verify", json={
+            "code": code, "channel": conversation.channel,
+            "conversation_id": conversation.conversation_id})
+
+    async def me(self, conversation: Conversation) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me", conversation)
+
+    async def logout(self, conversation: Conversation) -> None:
+        await self.request("POST", "/api/v1/me/logout", conversation)
+
+    # Journeys
+    async def letters(self, conversation: Conversation, *, limit: int = 9) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me/letters", conversation,
+                                  params={"limit": str(limit)})
+
+    async def read_letter(self, conversation: Conversation, letter_id: int) -> Dict[str, Any]:
+        return await self.request("GET", f"/api/v1/me/letters/{int(letter_id)}", conversation)
+
+    async def offers(self, conversation: Conversation, *, open_only: bool) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me/offers", conversation,
+                                  params={"open": "true" if open_only else "false"})
+
+    async def answer_offer(self, conversation: Conversation, offer_id: int,
+                           answer: str) -> Dict[str, Any]:
+        return await self.request("POST", f"/api/v1/me/offers/{int(offer_id)}/answer",
+                                  conversation, json={"answer": answer})
+
+    async def invoices(self, conversation: Conversation, *, status: str) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me/invoices", conversation,
+                                  params={"status": status})
+
+    async def request_handoff(self, conversation: Conversation, reason: str) -> Dict[str, Any]:
+        return await self.request("POST", "/api/v1/handoffs", conversation, json={
+            "channel": conversation.channel, "conversation_id": conversation.conversation_id,
+            "reason": reason})
+
+
+portal = PortalClient()

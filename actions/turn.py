@@ -1,0 +1,107 @@
+"""What every custom action shares: the conversation, the language, replies and login."""
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.portal_client import Conversation, PortalError, PortalUnavailable, SessionInvalid
+from actions.responses import render
+
+log = logging.getLogger(__name__)
+
+CHANNELS = {"socketio": "webchat", "sms": "sms", "rest": "rest", "webchat": "webchat"}
+SESSION_SLOTS = ("session_token", "logged_in", "first_name", "pending_offer_answer",
+                 "pending_offer_id")
+
+
+class Turn:
+    """One action run: reads the tracker, collects replies and slot changes."""
+
+    def __init__(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                 domain: Dict[str, Any]):
+        self.dispatcher, self.tracker, self.domain = dispatcher, tracker, domain
+        self.events: List[EventType] = []
+        self.slots: Dict[str, Any] = {}
+        self.language = tracker.get_slot("language") or "nb"
+
+    def slot(self, name: str) -> Any:
+        return self.slots[name] if name in self.slots else self.tracker.get_slot(name)
+
+    def set(self, name: str, value: Any) -> None:
+        self.slots[name] = value
+        self.events.append(SlotSet(name, value))
+        if name == "language" and value:
+            self.language = value
+
+    def say(self, response: str, **values: Any) -> None:
+        self.dispatcher.utter_message(**render(self.domain, response, self.language, **values))
+
+    def say_text(self, text: str, buttons: Optional[List[Dict[str, str]]] = None) -> None:
+        self.dispatcher.utter_message(text=text, buttons=buttons or [])
+
+    @property
+    def conversation(self) -> Conversation:
+        channel = CHANNELS.get(self.tracker.get_latest_input_channel() or "rest", "rest")
+        return Conversation(channel, self.tracker.sender_id, self.slot("session_token"))
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.slot("session_token"))
+
+    @property
+    def intent(self) -> str:
+        return (self.tracker.latest_message.get("intent") or {}).get("name") or ""
+
+    @property
+    def text(self) -> str:
+        return self.tracker.latest_message.get("text") or ""
+
+    def entity(self, name: str) -> Optional[str]:
+        return next(self.tracker.get_latest_entity_values(name), None)
+
+    def forget_session(self) -> None:
+        for name in SESSION_SLOTS:
+            self.set(name, None)
+
+    def ask_login(self, resume: Optional[str] = None) -> None:
+        """Asks for the fødselsnummer; `resume` is the journey to continue after login."""
+        self.set("pending_intent", resume)
+        self.set("login_step", "fnr")
+        self.say("utter_ask_fnr")
+
+
+class TurnAction(Action, ABC):
+    """An action that may reach the portal; failures become clear replies, never silence."""
+
+    requires_login = False
+    keeps_fallback_count = False
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[str, Any]) -> List[EventType]:
+        turn = Turn(dispatcher, tracker, domain)
+        try:
+            if self.requires_login and not turn.logged_in:
+                turn.ask_login(resume=turn.intent)
+                return turn.events
+            await self.act(turn)
+        except SessionInvalid:
+            turn.forget_session()
+            turn.say("utter_session_expired")
+            turn.ask_login(resume=turn.intent)
+        except PortalUnavailable:
+            turn.say("utter_portal_unavailable")
+        except PortalError as error:  # a refusal this action has no words for
+            log.warning("%s: portal refused with %s", self.name(), error.code)
+            turn.say("utter_portal_unavailable")
+        if not self.keeps_fallback_count and turn.slot("fallback_count"):
+            turn.set("fallback_count", 0.0)
+        return turn.events
+
+    @abstractmethod
+    async def act(self, turn: Turn) -> None:
+        """The action's work; replies and slot changes go through `turn`."""

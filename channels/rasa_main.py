@@ -1,0 +1,16 @@
+"""Runs the `rasa` command line with log redaction installed first."""
+import sys
+
+from channels.redaction import install_log_redaction
+
+
+def main() -> None:
+    install_log_redaction()
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv[0] = "rasa"
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

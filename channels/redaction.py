@@ -1,0 +1,73 @@
+"""Removing fødselsnumre, one-time codes and phone numbers from text, events and log lines."""
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Dict
+
+FNR = re.compile(r"(?<![\d])\d{6}\s?\d{5}(?!\d)")
+PHONE = re.compile(r"(?<![\d+])(?:\+47|0047)?\s?[49]\d{7}(?!\d)")
+CODE = re.compile(r"(?<!\d)\d{3}\s?\d{3}(?!\d)")
+
+FNR_MARK, PHONE_MARK, CODE_MARK = "[fødselsnummer]", "[telefon]", "[kode]"
+SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
+# Slots whose values are needed as they are on the next turn and hold no personal data.
+KEPT_SLOTS = {"session_token", "letter_ids"}
+
+
+def redact_text(text: str) -> str:
+    """Masks anything shaped like a fødselsnummer, a Norwegian mobile number or a 6-digit code."""
+    if not text or not any(ch.isdigit() for ch in text):
+        return text
+    text = FNR.sub(FNR_MARK, text)
+    text = PHONE.sub(PHONE_MARK, text)
+    return CODE.sub(CODE_MARK, text)
+
+
+def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:
+    parse_data = dict(parse_data)
+    if isinstance(parse_data.get("text"), str):
+        parse_data["text"] = redact_text(parse_data["text"])
+    entities = []
+    for entity in parse_data.get("entities") or []:
+        entity = dict(entity)
+        name = entity.get("entity")
+        if name in SECRET_ENTITIES:
+            entity["value"] = SECRET_ENTITIES[name]
+        elif isinstance(entity.get("value"), str):
+            entity["value"] = redact_text(entity["value"])
+        entities.append(entity)
+    parse_data["entities"] = entities
+    return parse_data
+
+
+def redact_event(event: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of a serialised Rasa event with personal data masked."""
+    event = dict(event)
+    kind = event.get("event")
+    if kind in ("user", "bot") and isinstance(event.get("text"), str):
+        event["text"] = redact_text(event["text"])
+    if kind == "user" and isinstance(event.get("parse_data"), dict):
+        event["parse_data"] = _redact_parse_data(event["parse_data"])
+    if kind == "entities":
+        event["entities"] = _redact_parse_data({"entities": event.get("entities")})["entities"]
+    if kind == "slot" and event.get("name") not in KEPT_SLOTS and isinstance(
+            event.get("value"), str):
+        event["value"] = redact_text(event["value"])
+    return event
+
+
+def install_log_redaction() -> None:
+    """Every log record created from now on carries a redacted, pre-formatted message."""
+    make_record = logging.getLogRecordFactory()
+
+    def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: keep what logging would have done
+            return record
+        record.msg, record.args = redact_text(message), None
+        return record
+
+    logging.setLogRecordFactory(redacting_record)

@@ -1,0 +1,82 @@
+// Web chat client: the server issues the conversation id; the page keeps only a signed ticket.
+(function () {
+  "use strict";
+  var log = document.getElementById("log");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("message");
+  var send = document.getElementById("send");
+  var statusLine = document.getElementById("status");
+  var TICKET_KEY = "assistant-webchat-ticket";
+
+  function add(author, text, buttons) {
+    var item = document.createElement("li");
+    item.className = author === "me" ? "me" : "bot";
+    var who = document.createElement("span");
+    who.className = "who";
+    who.textContent = author === "me" ? "Du" : "Assistenten";
+    item.appendChild(who);
+    if (text) { item.appendChild(document.createTextNode(text)); }
+    if (buttons && buttons.length) {
+      var choices = document.createElement("div");
+      choices.className = "choices";
+      choices.setAttribute("role", "group");
+      choices.setAttribute("aria-label", "Svaralternativer");
+      buttons.forEach(function (button) {
+        var choice = document.createElement("button");
+        choice.type = "button";
+        choice.textContent = button.title;
+        choice.addEventListener("click", function () {
+          Array.prototype.forEach.call(choices.querySelectorAll("button"), function (b) { b.disabled = true; });
+          say(button.payload, button.title);
+          input.focus();
+        });
+        choices.appendChild(choice);
+      });
+      item.appendChild(choices);
+    }
+    log.appendChild(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function setReady(ready, text) {
+    input.disabled = !ready;
+    send.disabled = !ready;
+    statusLine.textContent = text;
+  }
+
+  var socket = io({ path: "/socket.io", transports: ["websocket", "polling"] });
+
+  function say(message, shown) {
+    add("me", shown || message);
+    socket.emit("user_uttered", { message: message });
+  }
+
+  socket.on("connect", function () {
+    socket.emit("session_request", { ticket: sessionStorage.getItem(TICKET_KEY) });
+  });
+  socket.on("session_confirm", function (session) {
+    sessionStorage.setItem(TICKET_KEY, session.ticket);
+    setReady(true, "Tilkoblet.");
+    if (!session.resumed && !log.children.length) {
+      add("bot", "Hei! Skriv HJELP for å se hva jeg kan hjelpe med, eller BREV for å lese brevene dine.");
+    }
+    input.focus();
+  });
+  socket.on("bot_uttered", function (message) {
+    add("bot", message.text || "", message.quick_replies || message.buttons);
+  });
+  socket.on("chat_error", function () {
+    setReady(false, "Samtalen ble brutt. Last inn siden på nytt.");
+  });
+  socket.on("disconnect", function () {
+    setReady(false, "Mistet forbindelsen. Prøver å koble til igjen …");
+  });
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text) { return; }
+    input.value = "";
+    say(text);
+  });
+})();

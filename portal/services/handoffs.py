@@ -1,0 +1,30 @@
+"""Requests to talk to a person, queued for the caseworkers."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import ActorType, Channel, HandoffRequest
+from portal.services.audit import Actor, record
+
+
+def request_handoff(db: Session, *, channel: Channel, conversation_id: str, reason: str,
+                    citizen_id: Optional[int], now: datetime) -> tuple[HandoffRequest, bool]:
+    """Queues a handoff; an open request for the same conversation is reused. (row, created)"""
+    open_request = db.execute(select(HandoffRequest).where(
+        HandoffRequest.channel == channel, HandoffRequest.conversation_id == conversation_id,
+        HandoffRequest.status == "open")).scalar_one_or_none()
+    if open_request is not None:
+        return open_request, False
+    row = HandoffRequest(channel=channel, conversation_id=conversation_id, reason=reason,
+                         citizen_id=citizen_id, requested_at=now, status="open")
+    db.add(row)
+    db.flush()
+    actor = (Actor.citizen(citizen_id, channel.value) if citizen_id
+             else Actor(ActorType.SYSTEM, "assistant", channel.value))
+    record(db, actor, "handoff.request", at=now, citizen_id=citizen_id,
+           object_type="handoff_request", object_id=row.id, detail={"reason": reason})
+    return row, True

@@ -1,0 +1,1 @@
+"""Outbound SMS: a durable outbox in the portal database."""

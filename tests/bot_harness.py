@@ -1,0 +1,81 @@
+"""Runs the real custom actions, one turn at a time, against a running portal.
+
+Rasa itself is not involved here (the end-to-end tests cover it): each turn names the
+intent NLU would give, the action runs with a tracker built from the conversation so far,
+and its slot events are applied the way Rasa applies them.
+"""
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
+from actions.invoices import ActionListInvoices
+from actions.kindergarten import ActionAnswerOffer
+from actions.letters import ActionListLetters, ActionReadLetter
+from actions.login import ActionInform, ActionLogin, ActionLogout
+from actions.portal_client import portal
+from actions.slots import ValidateSlotMappings
+from portal.config import PROJECT_ROOT
+
+ACTIONS = {
+    "login": ActionLogin, "inform": ActionInform, "logout": ActionLogout,
+    "check_messages": ActionListLetters, "read_message": ActionReadLetter,
+    "accept_offer": ActionAnswerOffer, "decline_offer": ActionAnswerOffer,
+    "affirm": ActionAffirm, "deny": ActionDeny, "check_invoices": ActionListInvoices,
+    "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
+    "nlu_fallback": ActionFallback,
+}
+
+
+@lru_cache(maxsize=1)
+def domain() -> Dict[str, Any]:
+    from rasa.shared.core.domain import Domain
+
+    return Domain.load(str(PROJECT_ROOT / "bot" / "domain")).as_dict()
+
+
+class BotConversation:
+    def __init__(self, sender_id: str, channel: str = "rest"):
+        self.sender_id, self.channel = sender_id, channel
+        self.slots: Dict[str, Any] = {
+            name: spec.get("initial_value") for name, spec in domain()["slots"].items()}
+
+    def _tracker(self, text: str, intent: str, entities: List[Dict[str, Any]]) -> Tracker:
+        message = {"text": text, "intent": {"name": intent, "confidence": 0.99},
+                   "entities": entities}
+        events = [{"event": "user", "text": text, "parse_data": message,
+                   "input_channel": self.channel}]
+        return Tracker(self.sender_id, dict(self.slots), message, events, False, None, {},
+                       "action_listen")
+
+    def _apply(self, events: List[Dict[str, Any]]) -> None:
+        for event in events:
+            if event.get("event") == "slot":
+                self.slots[event["name"]] = event["value"]
+
+    def say(self, text: str, intent: str,
+            entities: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
+        """One citizen message; returns the bot's messages."""
+        found = [{"entity": k, "value": v} for k, v in (entities or {}).items()]
+        dispatcher = CollectingDispatcher()
+        asyncio.run(self._turn(dispatcher, text, intent, found))
+        return dispatcher.messages
+
+    async def _turn(self, dispatcher: CollectingDispatcher, text: str, intent: str,
+                    found: List[Dict[str, Any]]) -> None:
+        try:
+            self._apply(await ValidateSlotMappings().run(
+                CollectingDispatcher(), self._tracker(text, intent, found), domain()))
+            self._apply(await ACTIONS[intent]().run(
+                dispatcher, self._tracker(text, intent, found), domain()))
+        finally:
+            await portal.close()  # each turn runs in its own event loop
+
+    @staticmethod
+    def texts(messages: List[Dict[str, Any]]) -> str:
+        return "\n".join(m.get("text") or "" for m in messages)
