@@ -93,6 +93,33 @@ def savings() -> None:
                "read digitally)")
 
 
+@main.command()
+def train() -> None:
+    """Train the bot model for the current training data (skipped when it exists)."""
+    from assistant.model import ensure_model
+
+    settings = Settings.from_env()
+    click.echo(f"Model: {ensure_model(settings.var_dir / 'models')}")
+
+
+@main.command("nlu-report")
+@click.option("--folds", default=5, show_default=True, help="Cross-validation folds.")
+@click.option("--out", type=click.Path(), default=None, help="Report folder (default var/nlu).")
+def nlu_report(folds: int, out: str | None) -> None:
+    """Cross-validate the NLU model and write Rasa's intent report; prints macro-F1."""
+    from pathlib import Path
+
+    from assistant.nlu import cross_validate
+
+    settings = Settings.from_env()
+    report = cross_validate(Path(out) if out else settings.var_dir / "nlu", folds=folds)
+    click.echo(f"Intent macro-F1 ({folds}-fold cross-validation): {report.macro_f1:.3f}")
+    click.echo(f"Weighted F1: {report.weighted_f1:.3f}  Accuracy: {report.accuracy:.3f}")
+    for intent, f1 in sorted(report.per_intent.items(), key=lambda item: item[1]):
+        click.echo(f"  {intent:<22} F1 {f1:.3f}")
+    click.echo(f"Full report: {report.path}")
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 

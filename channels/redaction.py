@@ -6,7 +6,7 @@ import re
 from typing import Any, Dict
 
 FNR = re.compile(r"(?<![\d])\d{6}\s?\d{5}(?!\d)")
-PHONE = re.compile(r"(?<![\d+])(?:\+47|0047)?\s?[49]\d{7}(?!\d)")
+PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)47\s?)?[49](?:\s?\d){7}(?!\d)")
 CODE = re.compile(r"(?<!\d)\d{3}\s?\d{3}(?!\d)")
 
 FNR_MARK, PHONE_MARK, CODE_MARK = "[fødselsnummer]", "[telefon]", "[kode]"

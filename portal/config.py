@@ -93,4 +93,5 @@ class Settings:
                 round(float(env.get("SAVING_PER_DIGITAL_LETTER_NOK", "22")) * 100)
             ),
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "30")),
+            login_response_floor_ms=int(env.get("LOGIN_RESPONSE_FLOOR_MS", "300")),
         )

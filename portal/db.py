@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, func
 from sqlalchemy.engine import Engine
@@ -18,6 +19,10 @@ NAMING_CONVENTION = {
 }
 
 Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+# Integer primary keys are 32-bit on PostgreSQL: a larger id names no row (and SQLite cannot
+# even bind an id past 64 bits), so look-ups by an id from outside check it first.
+MAX_ID = 2 ** 31 - 1
 
 
 def make_engine(url: str) -> Engine:
@@ -35,6 +40,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+            dbapi_connection.create_function("local_month", 2, _local_month,
+                                             deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
@@ -70,8 +77,16 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+def _local_month(value: Optional[str], tz: str) -> Optional[str]:
+    """SQLite's local_month(): the month in `tz` of a UTC timestamp stored as text."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m")
+
+
 def month_of(column, dialect_name: str, tz: str):
     """A SQL expression for the local calendar month ('YYYY-MM') of a UTCDateTime column."""
     if dialect_name == "postgresql":
         return func.to_char(func.timezone(tz, column), "YYYY-MM")
-    return func.strftime("%Y-%m", column)  # SQLite keeps UTC; months are cut at UTC midnight
+    return func.local_month(column, tz)  # registered on every SQLite connection above

@@ -10,7 +10,10 @@ from stdnum.no import fodselsnummer, kontonr
 
 from portal.errors import InvalidInput
 
-_MOBILE = re.compile(r"^\+47[49]\d{7}$")
+# ASCII digits only: str.isdigit() and \d also match other scripts' digits and superscripts.
+_MOBILE = re.compile(r"\+47[49][0-9]{7}")
+_FNR = re.compile(r"[0-9]{11}")
+_KID = re.compile(r"[0-9]{1,24}[0-9-]")
 
 
 def _synthetic_to_real_month(number: str) -> str:
@@ -23,7 +26,7 @@ def normalize_fnr(value: object, *, allow_synthetic: bool) -> str:
     if not isinstance(value, str):
         raise InvalidInput("Fødselsnummer must be a string of 11 digits.", code="invalid_fnr")
     number = fodselsnummer.compact(value)
-    if len(number) != 11 or not number.isdigit():
+    if not _FNR.fullmatch(number):
         raise InvalidInput("Fødselsnummer must be 11 digits.", code="invalid_fnr")
     if (fodselsnummer.calc_check_digit1(number[:9]) != number[9]
             or fodselsnummer.calc_check_digit2(number[:10]) != number[10]):
@@ -58,9 +61,9 @@ def normalize_mobile(value: object) -> str:
     number = re.sub(r"[\s\-().]", "", value)
     if number.startswith("0047"):
         number = "+47" + number[4:]
-    elif re.fullmatch(r"[49]\d{7}", number):
+    elif re.fullmatch(r"[49][0-9]{7}", number):
         number = "+47" + number
-    if not _MOBILE.match(number):
+    if not _MOBILE.fullmatch(number):
         raise InvalidInput("Mobile number must be +47 followed by 8 digits starting with 4 or 9.",
                            code="invalid_mobile")
     return number
@@ -78,7 +81,7 @@ def normalize_kid(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("KID must be a string.", code="invalid_kid")
     kid = value.replace(" ", "")
-    if not re.fullmatch(r"\d{1,24}[\d-]", kid) or len(kid) < 2:
+    if not _KID.fullmatch(kid) or len(kid) < 2:
         raise InvalidInput("KID must be 2 to 25 digits.", code="invalid_kid")
     if kid[-1] != "-" and luhn.is_valid(kid):
         return kid

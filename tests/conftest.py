@@ -5,6 +5,7 @@ import os
 import shutil
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
@@ -186,3 +187,78 @@ def actions_portal(live_portal, monkeypatch):
     monkeypatch.setattr(portal, "token", SERVICE_TOKEN)
     monkeypatch.setattr(portal, "_http", None)
     return portal
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> "Path":
+    """The bot model for the current training data (trained once, kept under var/models)."""
+    from assistant.model import ensure_model
+    from portal.config import PROJECT_ROOT
+
+    return ensure_model(PROJECT_ROOT / "var" / "models")
+
+
+@pytest.fixture(scope="session")
+def e2e_pg_url() -> str:
+    """A fresh PostgreSQL schema for a running assistant (portal tables and conversations)."""
+    admin = create_engine(PG_URL, future=True, isolation_level="AUTOCOMMIT")
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def e2e_redis_url() -> str:
+    import redis
+
+    url = "redis://127.0.0.1:6379/13"
+    try:
+        redis.Redis.from_url(url).flushdb()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis is not reachable at {url}: {exc}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def production_stack(tmp_path_factory, trained_model, e2e_pg_url, e2e_redis_url):
+    """The real assistant on PostgreSQL and Redis (production stores), demo channels on."""
+    from tests.stack import RunningAssistant
+
+    var_dir = tmp_path_factory.mktemp("stack-pg")
+    env = {**os.environ, "DATABASE_URL": e2e_pg_url, "REDIS_URL": e2e_redis_url,
+           "ASSISTANT_ENV": "demo"}
+    env.pop("PORTAL_SERVICE_TOKEN", None)
+    assistant = RunningAssistant(var_dir, trained_model, env)
+    _seed(assistant)
+    yield assistant.start()
+    assistant.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory, trained_model):
+    """The real assistant on its embedded defaults: SQLite files, in-process stores."""
+    from tests.stack import RunningAssistant
+
+    var_dir = tmp_path_factory.mktemp("stack-sqlite")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["ASSISTANT_ENV"] = "demo"
+    assistant = RunningAssistant(var_dir, trained_model, env)
+    _seed(assistant)
+    yield assistant.start()
+    assistant.stop()
+
+
+def _seed(assistant) -> None:
+    from portal.app import Portal
+    from portal.clock import Clock
+
+    portal = Portal(assistant.runtime.settings, Clock())
+    upgrade(portal.engine)
+    with portal.sessions() as session:
+        load_demo(session, portal.settings, now=portal.clock.now())
+        session.commit()
+    portal.engine.dispose()

@@ -1,7 +1,7 @@
 """Request and response schemas (marshmallow), which also describe the API in OpenAPI."""
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from portal.app import ma
 from portal.models import InvoiceStatus, LetterCategory
@@ -118,14 +118,22 @@ class MeSchema(ma.Schema):
     session_expires_at = fields.DateTime()
 
 
+def no_nul(value: str) -> None:
+    """PostgreSQL text cannot hold NUL characters: refuse them as invalid input."""
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
 class DispatchLetterSchema(ma.Schema):
     fnr = fields.String(required=True, validate=validate.Length(min=11, max=12))
-    sender_unit = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+    sender_unit = fields.String(required=True,
+                                validate=[validate.Length(min=1, max=200), no_nul])
+    title = fields.String(required=True, validate=[validate.Length(min=1, max=300), no_nul])
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=20000), no_nul])
     category = fields.String(required=True,
                              validate=validate.OneOf([c.value for c in LetterCategory]))
-    external_id = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    external_id = fields.String(load_default=None,
+                                validate=[validate.Length(min=1, max=100), no_nul])
 
 
 class DispatchedSchema(ma.Schema):

@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
+from portal.db import MAX_ID
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.identity import normalize_fnr
 from portal.models import (
@@ -103,6 +104,8 @@ def count_unread(db: Session, citizen_id: int) -> int:
 def read_letter(db: Session, citizen_id: int, letter_id: int, *, via: Channel, actor: Actor,
                 now: datetime) -> Letter:
     """Opens a letter: the first digital read before printing marks it LEST and cancels print."""
+    if not 0 < letter_id <= MAX_ID:
+        raise NotFound("No such letter.", code="letter_not_found")
     letter = db.execute(select(Letter).where(
         Letter.id == letter_id, Letter.citizen_id == citizen_id)).scalar_one_or_none()
     if letter is None:

@@ -8,6 +8,7 @@ from typing import List
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.db import MAX_ID
 from portal.errors import Conflict, InvalidInput, NotFound
 from portal.models import Channel, KindergartenOffer, OfferStatus
 from portal.services.audit import Actor, record
@@ -56,6 +57,8 @@ def answer_offer(db: Session, citizen_id: int, offer_id: int, answer: str, *, vi
     if answer not in ANSWERS:
         raise InvalidInput("Answer must be 'accept' or 'decline'.", code="invalid_answer")
     wanted = ANSWERS[answer]
+    if not 0 < offer_id <= MAX_ID:
+        raise NotFound("No such offer.", code="offer_not_found")
     offer = db.execute(select(KindergartenOffer).where(
         KindergartenOffer.id == offer_id, KindergartenOffer.citizen_id == citizen_id,
     )).scalar_one_or_none()

@@ -1,0 +1,56 @@
+"""End to end: the real portal, action server and Rasa server, through the REST channel."""
+import re
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import KARI
+
+pytestmark = pytest.mark.slow
+
+
+def texts(messages):
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def code_from(messages):
+    return re.search(r"\b(\d{6})\b", messages[0]["body"]).group(1)
+
+
+def test_kari_logs_in_reads_accepts_and_checks_invoices(production_stack, e2e_pg_url):
+    bot = production_stack
+    sender = "e2e-kari"
+    assert "fødselsnummer" in texts(bot.rest(sender, "Hei, jeg vil logge inn"))
+    assert "Hvis nummeret er registrert" in texts(bot.rest(sender, KARI))
+    code = code_from(bot.sms_to("+4791234567"))
+    reply = texts(bot.rest(sender, code))
+    assert "Kari" in reply and "Solstrålen barnehage" in reply
+
+    reply = texts(bot.rest(sender, "vis brevene mine"))
+    assert "Feievarsel for Fjellveien 12" in reply
+    reply = texts(bot.rest(sender, "les 1"))
+    assert "feie pipen din" in reply
+
+    reply = texts(bot.rest(sender, "jeg vil takke ja til barnehageplassen"))
+    assert "Emma" in reply and "JA" in reply
+    assert "Du har takket ja" in texts(bot.rest(sender, "ja"))
+
+    reply = texts(bot.rest(sender, "faktura"))
+    assert "3 315,00 kr" in reply and "202701148385000113" in reply
+
+    engine = create_engine(e2e_pg_url, future=True)
+    with engine.connect() as conn:
+        offer = conn.execute(text(
+            "SELECT status, answered_via FROM kindergarten_offers "
+            "WHERE child_name = 'Emma Nordmann'")).one()
+        letter = conn.execute(text(
+            "SELECT status, read_via FROM letters WHERE title = 'Feievarsel for Fjellveien 12'"
+        )).one()
+        actions = set(conn.execute(text(
+            "SELECT action FROM audit_events WHERE citizen_id = "
+            "(SELECT id FROM citizens WHERE fnr = :fnr)"), {"fnr": KARI}).scalars())
+    engine.dispose()
+    assert tuple(offer) == ("ACCEPTED", "rest")
+    assert tuple(letter) == ("LEST", "rest")
+    assert {"login.success", "letter.list", "letter.read", "offer.accept",
+            "invoice.list"} <= actions

@@ -1,0 +1,70 @@
+"""Masking personal data in text, Rasa events, trackers and log records."""
+import logging
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from channels.redaction import install_log_redaction, redact_event, redact_text
+from channels.tracker_store import redacted
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("14838542035", "[fødselsnummer]"),
+    ("fnr 148385 42035 takk", "fnr [fødselsnummer] takk"),
+    ("koden er 123456", "koden er [kode]"),
+    ("123 456", "[kode]"),
+    ("ring +47 91234567", "ring [telefon]"),
+    ("0047 412 34 000", "[telefon]"),
+    ("les 2", "les 2"),
+    ("KID 202701148385000113", "KID 202701148385000113"),
+    ("Ring 55 56 00 00", "Ring 55 56 00 00"),
+    ("sak 2026/4711", "sak 2026/4711"),
+])
+def test_redact_text(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_user_event_text_parse_data_and_entities_are_masked():
+    event = UserUttered("mitt fnr er 14838542035", {"name": "inform", "confidence": 0.9},
+                        [{"entity": "fnr", "value": "14838542035", "start": 12, "end": 23}],
+                        parse_data={"text": "mitt fnr er 14838542035",
+                                    "intent": {"name": "inform"},
+                                    "entities": [{"entity": "fnr", "value": "14838542035"}]})
+    masked = redact_event(event.as_dict())
+    assert "14838542035" not in str(masked)
+    assert masked["parse_data"]["entities"][0]["value"] == "[fødselsnummer]"
+    assert masked["parse_data"]["intent"]["name"] == "inform"
+
+
+def test_session_token_slot_is_kept_for_the_next_turn():
+    token = "abc123456789xyz"
+    assert redact_event(SlotSet("session_token", token).as_dict())["value"] == token
+    assert redact_event(SlotSet("first_name", "123456").as_dict())["value"] == "[kode]"
+
+
+def test_redacted_tracker_keeps_events_and_slots():
+    domain = Domain.from_dict({"slots": {"session_token": {
+        "type": "text", "mappings": [{"type": "custom"}]}}})
+    tracker = DialogueStateTracker.from_events("s", [
+        UserUttered("koden er 654321", {"name": "inform"}),
+        SlotSet("session_token", "tok-1"),
+        BotUttered("Hei, Kari!"),
+    ], domain.slots)
+    copy = redacted(tracker, domain)
+    assert len(copy.events) == len(tracker.events)
+    assert copy.get_slot("session_token") == "tok-1"
+    assert copy.latest_message.text == "koden er [kode]"
+    assert tracker.latest_message.text == "koden er 654321"  # the live tracker is untouched
+
+
+def test_log_records_are_masked(caplog):
+    factory = logging.getLogRecordFactory()
+    install_log_redaction()
+    try:
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("t").info("user %s sent %s", "14838542035", "kode 123456")
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert caplog.records[-1].getMessage() == "user [fødselsnummer] sent kode [kode]"

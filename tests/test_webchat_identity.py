@@ -1,0 +1,31 @@
+"""The web chat issues conversation ids itself and only resumes ones it signed."""
+import pytest
+
+from channels.webchat import WebChatInput
+
+
+def channel(secret="s" * 32):
+    return WebChatInput.from_credentials({"secret": secret})
+
+
+def test_a_signed_ticket_resumes_its_conversation():
+    chat = channel()
+    ticket = chat.ticket("web-abc")
+    assert chat.conversation_of_ticket(ticket) == "web-abc"
+
+
+@pytest.mark.parametrize("ticket", [
+    None, "", "web-abc", "web-abc.deadbeef", 42, {"id": "web-abc"},
+    "rest-kari." + "0" * 64,
+])
+def test_forged_or_malformed_tickets_resume_nothing(ticket):
+    assert channel().conversation_of_ticket(ticket) is None
+
+
+def test_a_ticket_from_another_secret_is_refused():
+    assert channel("a" * 32).conversation_of_ticket(channel("b" * 32).ticket("web-x")) is None
+
+
+def test_a_short_secret_is_refused():
+    with pytest.raises(ValueError):
+        channel("short")
