@@ -51,9 +51,20 @@ class Settings:
     session_idle_minutes: int = 30
     login_response_floor_ms: int = 300
     max_body_bytes: int = 64 * 1024
+    public_base_url: str = "http://127.0.0.1:5005"
+    twilio_account_sid: Optional[str] = None
+    twilio_auth_token: Optional[str] = None
+    twilio_from_number: Optional[str] = None
+    twilio_messaging_service_sid: Optional[str] = None
+    twilio_api_base_url: Optional[str] = None
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"
     extra: dict = field(default_factory=dict)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token
+                    and (self.twilio_from_number or self.twilio_messaging_service_sid))
 
     @property
     def is_production(self) -> bool:
@@ -94,4 +105,11 @@ class Settings:
             ),
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "30")),
             login_response_floor_ms=int(env.get("LOGIN_RESPONSE_FLOOR_MS", "300")),
+            public_base_url=(env.get("PUBLIC_BASE_URL")
+                             or f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}").rstrip("/"),
+            twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+            twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+            twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
+            twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
+            twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
         )

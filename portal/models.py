@@ -308,13 +308,21 @@ class HandoffRequest(Base):
 
 
 class OutboundSms(Base):
-    """The durable SMS outbox: written before any send is attempted."""
+    """The durable SMS outbox: written before any send is attempted.
+
+    status: pending -> sending (claimed until lease_until) -> queued | sent | delivered |
+    undelivered | failed (Twilio's statuses, moving forward only), or rejected (a permanent
+    error), suppressed (opted out) or dev_outbox (no provider configured).
+    """
 
     __tablename__ = "outbound_sms"
     __table_args__ = (Index("ix_outbound_sms_status_next", "status", "next_attempt_at"),)
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     to_number: Mapped[str] = Column(String(16), nullable=False)
+    sender_key: Mapped[Optional[str]] = Column(String(64), index=True)
+    lease_until: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    segments: Mapped[Optional[int]] = Column(Integer)
     body: Mapped[str] = Column(Text, nullable=False)
     purpose: Mapped[str] = Column(String(20), nullable=False)  # otp, notice, reply
     sensitive: Mapped[bool] = Column(Boolean, nullable=False, default=False)
@@ -326,3 +334,58 @@ class OutboundSms(Base):
     provider_sid: Mapped[Optional[str]] = Column(String(64), unique=True)
     error_code: Mapped[Optional[str]] = Column(String(20))
     updated_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+
+
+class SmsIdentity(Base):
+    """A phone number behind an SMS conversation key (a keyed hash of the number).
+
+    Rasa only ever sees the key; the number stays here. Also holds per-number SMS state:
+    opt-out, the numbered choices last offered, and the rest of a cut reply ("MER").
+    """
+
+    __tablename__ = "sms_identities"
+
+    sender_key: Mapped[str] = Column(String(64), primary_key=True)
+    phone: Mapped[str] = Column(String(16), nullable=False, unique=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    last_inbound_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    opted_out_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    choices: Mapped[Optional[list]] = Column(JSON)
+    more_text: Mapped[Optional[str]] = Column(Text)
+    notice_letter_ids: Mapped[Optional[list]] = Column(JSON)
+
+
+class InboundSms(Base):
+    """Every accepted inbound SMS, written before Twilio gets its answer.
+
+    The unique MessageSid makes retried webhooks harmless; rows not yet `processed` are
+    replayed after a restart. The body is masked once the turn has run.
+    """
+
+    __tablename__ = "inbound_sms"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    message_sid: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    sender_key: Mapped[str] = Column(String(64), nullable=False, index=True)
+    body: Mapped[str] = Column(Text, nullable=False)
+    num_media: Mapped[int] = Column(Integer, nullable=False, default=0)
+    received_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    status: Mapped[str] = Column(String(12), nullable=False, default="received")
+    processed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
+class SmsNotice(Base):
+    """A proactive "you have a letter" SMS: merged per citizen, held back in quiet hours."""
+
+    __tablename__ = "sms_notices"
+    __table_args__ = (Index("ix_sms_notices_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False, index=True)
+    letter_ids: Mapped[list] = Column(JSON, nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    due_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    status: Mapped[str] = Column(String(10), nullable=False, default="pending")
+    sent_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    outbound_sms_id: Mapped[Optional[int]] = Column(ForeignKey("outbound_sms.id"))

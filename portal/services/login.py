@@ -101,7 +101,7 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings, fnr_text
         body = CODE_SMS[citizen.language].format(code=code,
                                                  municipality=settings.municipality_name)
         outbox.enqueue(db, to=citizen.mobile, body=body, purpose="otp", now=now,
-                       citizen_id=citizen.id, sensitive=True, deliver=not settings.dev_outbox)
+                       citizen_id=citizen.id, sensitive=True, deliver=settings.twilio_configured)
     if citizen is not None:
         record(db, Actor(ActorType.SYSTEM, "login", channel.value), "login.code_requested",
                at=now, citizen_id=citizen.id,

@@ -1,0 +1,31 @@
+"""The Rasa bot itself: valid training data, and conversation tests for every journey."""
+import subprocess
+import sys
+
+import pytest
+
+from portal.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+RASA = [sys.executable, "-m", "channels.rasa_main"]
+
+
+def run(args, tmp_path):
+    result = subprocess.run(RASA + args, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    (tmp_path / "rasa.log").write_text(result.stdout + result.stderr)
+    return result
+
+
+def test_training_data_validates_without_warnings(tmp_path):
+    result = run(["data", "validate", "--domain", "bot/domain", "--data", "data/nlu",
+                  "data/rules", "--config", "config.yml", "--fail-on-warnings"], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_conversation_tests_pass(trained_model, tmp_path):
+    result = run(["test", "core", "--model", str(trained_model), "--stories", "tests",
+                  "--fail-on-prediction-errors", "--out", str(tmp_path / "results")], tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    failed = tmp_path / "results" / "failed_test_stories.yml"
+    assert not failed.exists() or "None of the test stories failed" in failed.read_text()
