@@ -1,0 +1,1 @@
+"""Benchmarks for the citizen assistant (see bench/README.md)."""
