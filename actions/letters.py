@@ -39,7 +39,7 @@ async def read_letter(turn: Turn) -> None:
     number = _requested_number(turn)
     turn.set("message_number", None)
     if number is None:
-        turn.say("utter_letter_which")
+        await read_noticed_letter(turn)
         return
     ids = turn.slot("letter_ids")
     if not ids:
@@ -56,6 +56,20 @@ async def read_letter(turn: Turn) -> None:
             raise
         turn.say("utter_letter_not_found", number=number)
         return
+    show_letter(turn, letter)
+
+
+async def read_noticed_letter(turn: Turn) -> None:
+    """A reply LES to an SMS notice reads the letter the notice announced."""
+    noticed = (await portal.noticed_letters(turn.conversation))["letters"]
+    if not noticed:
+        turn.say("utter_letter_which")
+        return
+    target = next((letter for letter in noticed if letter["unread"]), noticed[0])
+    show_letter(turn, await portal.read_letter(turn.conversation, target["id"]))
+
+
+def show_letter(turn: Turn, letter: dict) -> None:
     turn.say("utter_letter_header", title=letter["title"], sender=letter["sender_unit"],
              date=long_date(letter["sent_at"], turn.language))
     for piece in pieces(letter["body"]):

@@ -102,6 +102,9 @@ class PortalClient:
         return await self.request("GET", "/api/v1/me/letters", conversation,
                                   params={"limit": str(limit)})
 
+    async def noticed_letters(self, conversation: Conversation) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me/letters/noticed", conversation)
+
     async def read_letter(self, conversation: Conversation, letter_id: int) -> Dict[str, Any]:
         return await self.request("GET", f"/api/v1/me/letters/{int(letter_id)}", conversation)
 

@@ -78,6 +78,8 @@ class Runtime:
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
             "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             "PYTHONUNBUFFERED": "1",
+            "PUBLIC_BASE_URL": s.public_base_url,
+            "TWILIO_AUTH_TOKEN": s.twilio_auth_token or "",
         })
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url

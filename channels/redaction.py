@@ -2,26 +2,13 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Dict
 
-FNR = re.compile(r"(?<![\d])\d{6}\s?\d{5}(?!\d)")
-PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)47\s?)?[49](?:\s?\d){7}(?!\d)")
-CODE = re.compile(r"(?<!\d)\d{3}\s?\d{3}(?!\d)")
+from portal.privacy import CODE_MARK, FNR_MARK, redact_text
 
-FNR_MARK, PHONE_MARK, CODE_MARK = "[fødselsnummer]", "[telefon]", "[kode]"
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
 # Slots whose values are needed as they are on the next turn and hold no personal data.
 KEPT_SLOTS = {"session_token", "letter_ids"}
-
-
-def redact_text(text: str) -> str:
-    """Masks anything shaped like a fødselsnummer, a Norwegian mobile number or a 6-digit code."""
-    if not text or not any(ch.isdigit() for ch in text):
-        return text
-    text = FNR.sub(FNR_MARK, text)
-    text = PHONE.sub(PHONE_MARK, text)
-    return CODE.sub(CODE_MARK, text)
 
 
 def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:

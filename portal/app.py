@@ -27,6 +27,15 @@ class Portal:
         self.sessions = make_session_factory(self.engine)
         self.notifier = LetterNotifier()
         self.store = make_store(settings.redis_url)
+        self.notifier.subscribe(self.notify_by_sms)
+
+    def notify_by_sms(self, letter) -> None:
+        """Plans the SMS notice for a dispatched letter and sends it when it is due now."""
+        from portal.sms import notices
+
+        with self.sessions() as db:
+            notices.schedule(db, self.settings, letter, now=self.clock.now())
+            notices.send_due(db, self.settings, now=self.clock.now())
 
 
 def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = None) -> Flask:

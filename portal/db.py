@@ -48,7 +48,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping (a round trip per checkout); connections are recycled instead.
+    return create_engine(url, future=True, pool_recycle=1800, pool_size=5, max_overflow=5)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, relationship
 
 from portal.db import Base, UTCDateTime
+from portal.money import format_nok
 
 
 def _enum(cls: type, name: str) -> Enum:
@@ -186,6 +187,10 @@ class Invoice(Base):
                                            nullable=False, default=InvoiceStatus.UNPAID)
     paid_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
+    @property
+    def amount_text(self) -> str:
+        return format_nok(self.amount_ore)
+
 
 class Property(Base):
     __tablename__ = "properties"
@@ -205,6 +210,16 @@ class Property(Base):
     owners: Mapped[List[Citizen]] = relationship(
         "Citizen", secondary=property_owners, back_populates="properties"
     )
+
+    @property
+    def matrikkel(self) -> str:
+        """Kommunenr-gnr/bnr, with /festenr and /seksjonsnr when set: '4601-12/345'."""
+        text = f"{self.kommunenr}-{self.gnr}/{self.bnr}"
+        if self.festenr or self.seksjonsnr:
+            text += f"/{self.festenr}"
+        if self.seksjonsnr:
+            text += f"/{self.seksjonsnr}"
+        return text
 
 
 class AuditEvent(Base):

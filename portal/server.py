@@ -19,7 +19,7 @@ class PortalServer(BaseApplication):
 
     def load_config(self) -> None:
         embedded = self.settings.database_url.startswith("sqlite")
-        default_workers = 1 if embedded else multiprocessing.cpu_count() * 2 + 1
+        default_workers = 1 if embedded else multiprocessing.cpu_count()
         workers = int(os.environ.get("PORTAL_WORKERS", default_workers))
         if embedded or not self.settings.redis_url:
             workers = 1  # in-process stores (codes, rate limits) must live in one process
@@ -27,7 +27,7 @@ class PortalServer(BaseApplication):
             "bind": f"{self.host}:{self.settings.port}",
             "workers": workers,
             "worker_class": "gthread",
-            "threads": int(os.environ.get("PORTAL_THREADS", 8)),
+            "threads": int(os.environ.get("PORTAL_THREADS", 4 if not embedded else 8)),
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",

@@ -1,4 +1,4 @@
-"""Tests for channels.sms_format (GSM-7 handling, segments, buttons and fit)."""
+"""Tests for portal.sms.format (GSM-7 handling, segments, buttons and fit)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from channels import sms_format
-from channels.sms_format import (
+from portal.sms import format as sms_format
+from portal.sms.format import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     MORE_KEYWORDS,

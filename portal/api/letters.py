@@ -26,6 +26,19 @@ def list_letters(query):
     return {"letters": rows, "unread_count": unread}
 
 
+@bp.get("/noticed")
+@citizen_session_required
+@response(LetterListSchema)
+@other_responses({401: (ErrorSchema, "No valid session")})
+def noticed_letters():
+    """The letters named in the last SMS notice to this conversation's phone, newest first"""
+    db = get_db()
+    rows = letters.noticed_letters(db, current_session(), actor=current_actor(), now=now())
+    unread = letters.count_unread(db, current_citizen_id())
+    db.commit()
+    return {"letters": rows, "unread_count": unread}
+
+
 @bp.get("/<int:letter_id>")
 @citizen_session_required
 @response(LetterSchema)

@@ -4,8 +4,14 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from portal.app import ma
-from portal.models import InvoiceStatus, LetterCategory
-from portal.money import format_nok
+from portal.models import (
+    Channel,
+    InvoiceKind,
+    InvoiceStatus,
+    LetterCategory,
+    LetterStatus,
+    OfferStatus,
+)
 
 
 
@@ -13,16 +19,16 @@ class LetterSummarySchema(ma.Schema):
     id = fields.Integer()
     title = fields.String()
     sender_unit = fields.String()
-    category = fields.Function(lambda letter: letter.category.value)
-    status = fields.Function(lambda letter: letter.status.value)
+    category = fields.Enum(LetterCategory, by_value=True)
+    status = fields.Enum(LetterStatus, by_value=True)
     sent_at = fields.DateTime()
-    unread = fields.Function(lambda letter: letter.read_at is None)
+    unread = fields.Boolean(attribute="is_unread")
 
 
 class LetterSchema(LetterSummarySchema):
     body = fields.String()
     read_at = fields.DateTime(allow_none=True)
-    read_via = fields.Function(lambda letter: letter.read_via and letter.read_via.value)
+    read_via = fields.Enum(Channel, by_value=True, allow_none=True)
     print_due_at = fields.DateTime()
     first_read = fields.Boolean(dump_default=False)
 
@@ -45,9 +51,9 @@ class OfferSchema(ma.Schema):
     start_date = fields.Date()
     offered_at = fields.DateTime()
     deadline = fields.DateTime()
-    status = fields.Function(lambda offer: offer.status.value)
+    status = fields.Enum(OfferStatus, by_value=True)
     answered_at = fields.DateTime(allow_none=True)
-    answered_via = fields.Function(lambda offer: offer.answered_via and offer.answered_via.value)
+    answered_via = fields.Enum(Channel, by_value=True, allow_none=True)
 
 
 class OfferListSchema(ma.Schema):
@@ -69,14 +75,14 @@ class AnswerResultSchema(ma.Schema):
 
 class InvoiceSchema(ma.Schema):
     id = fields.Integer()
-    kind = fields.Function(lambda invoice: invoice.kind.value)
+    kind = fields.Enum(InvoiceKind, by_value=True)
     period = fields.String()
     amount_ore = fields.Integer()
-    amount_text = fields.Function(lambda invoice: format_nok(invoice.amount_ore))
+    amount_text = fields.String()
     due_date = fields.Date()
     kid = fields.String()
     account_number = fields.String()
-    status = fields.Function(lambda invoice: invoice.status.value)
+    status = fields.Enum(InvoiceStatus, by_value=True)
     overdue = fields.Boolean()
 
 
@@ -99,10 +105,7 @@ class PropertySchema(ma.Schema):
     festenr = fields.Integer()
     seksjonsnr = fields.Integer()
     address = fields.String()
-    matrikkel = fields.Function(
-        lambda p: f"{p.kommunenr}-{p.gnr}/{p.bnr}"
-        + (f"/{p.festenr}" if p.festenr or p.seksjonsnr else "")
-        + (f"/{p.seksjonsnr}" if p.seksjonsnr else ""))
+    matrikkel = fields.String()
 
 
 class PropertyListSchema(ma.Schema):
@@ -138,7 +141,7 @@ class DispatchLetterSchema(ma.Schema):
 
 class DispatchedSchema(ma.Schema):
     id = fields.Integer()
-    status = fields.Function(lambda letter: letter.status.value)
+    status = fields.Enum(LetterStatus, by_value=True)
     print_due_at = fields.DateTime()
     created = fields.Boolean()
 
@@ -149,7 +152,7 @@ class MonthSavingsSchema(ma.Schema):
     printed = fields.Integer()
     digital_share = fields.Float()
     saving_ore = fields.Integer()
-    saving_text = fields.Function(lambda m: format_nok(m.saving_ore))
+    saving_text = fields.String()
 
 
 class SavingsSchema(ma.Schema):

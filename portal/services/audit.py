@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, Optional
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.models import ActorType, AuditEvent
@@ -31,7 +32,7 @@ def record(db: Session, actor: Actor, action: str, *, at: datetime,
            citizen_id: Optional[int] = None, object_type: Optional[str] = None,
            object_id: Any = None, detail: Optional[Dict[str, Any]] = None) -> None:
     """Appends one audit event in the caller's transaction."""
-    db.add(AuditEvent(
+    db.execute(insert(AuditEvent).values(
         at=at, actor_type=actor.type, actor_id=actor.id, channel=actor.channel,
         citizen_id=citizen_id, action=action, object_type=object_type,
         object_id=None if object_id is None else str(object_id), detail=detail,

@@ -16,6 +16,8 @@ from portal.models import (
     UNREAD_STATUSES,
     Channel,
     Citizen,
+    CitizenSession,
+    SmsIdentity,
     Letter,
     LetterCategory,
     LetterStatus,
@@ -158,3 +160,21 @@ def send_due_to_print(db: Session, *, now: datetime) -> List[int]:
         record(db, actor, "letter.send_to_print", at=now, citizen_id=row.citizen_id,
                object_type="letter", object_id=row.id)
     return ids
+
+
+def noticed_letters(db: Session, session: CitizenSession, *, actor: Actor,
+                    now: datetime) -> List[Letter]:
+    """The citizen's letters that the last SMS notice to this SMS conversation named."""
+    if session.channel != Channel.SMS:
+        return []
+    identity = db.get(SmsIdentity, session.conversation_id)
+    ids = (identity.notice_letter_ids or []) if identity else []
+    if not ids:
+        return []
+    rows = db.execute(select(Letter).where(Letter.id.in_(ids),
+                                           Letter.citizen_id == session.citizen_id)).scalars()
+    order = {letter_id: n for n, letter_id in enumerate(ids)}
+    found = sorted(rows, key=lambda letter: order[letter.id])
+    record(db, actor, "letter.list", at=now, citizen_id=session.citizen_id,
+           detail={"count": len(found), "noticed": True})
+    return found

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.db import month_of
+from portal.money import format_nok
 from portal.models import Letter, LetterStatus
 
 PRINTED = (LetterStatus.SENDT_PRINT, LetterStatus.PRINTET)
@@ -19,6 +20,10 @@ class MonthSavings:
     read_digitally: int
     printed: int
     saving_ore: int
+
+    @property
+    def saving_text(self) -> str:
+        return format_nok(self.saving_ore)
 
     @property
     def digital_share(self) -> float:

@@ -14,6 +14,9 @@ from portal.models import Channel, Citizen, CitizenSession
 from portal.services.audit import Actor, record
 
 
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -51,8 +54,9 @@ def resolve_session(db: Session, token: Optional[str], conversation_id: Optional
         row.ended_at, row.ended_reason = now, "expired"
         db.commit()
         raise Unauthorized("The session expired after inactivity.", code="session_expired")
-    row.last_seen_at = now
-    row.expires_at = now + timedelta(minutes=idle_minutes)
+    if now - row.last_seen_at >= TOUCH_INTERVAL:  # one write a minute, not one per request
+        row.last_seen_at = now
+        row.expires_at = now + timedelta(minutes=idle_minutes)
     return row
 
 

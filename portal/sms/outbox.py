@@ -15,12 +15,13 @@ PENDING = "pending"
 
 def enqueue(db: Session, *, to: str, body: str, purpose: str, now: datetime,
             citizen_id: Optional[int] = None, sensitive: bool = False,
-            deliver: bool = True) -> OutboundSms:
+            deliver: bool = True, sender_key: Optional[str] = None,
+            segments: Optional[int] = None) -> OutboundSms:
     """Adds an SMS in the caller's transaction; `deliver=False` keeps it in the dev outbox."""
     row = OutboundSms(
         to_number=to, body=body, purpose=purpose, sensitive=sensitive, citizen_id=citizen_id,
         status=PENDING if deliver else DEV_OUTBOX, attempts=0, created_at=now,
-        next_attempt_at=now, updated_at=now,
+        next_attempt_at=now, updated_at=now, sender_key=sender_key, segments=segments,
     )
     db.add(row)
     db.flush()

@@ -1,0 +1,267 @@
+"""Draining the SMS outbox: claim due rows, hand them to Twilio, track their statuses."""
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from typing import Callable, List, Optional, Tuple
+
+import requests
+import urllib3
+from sqlalchemy import and_, case, or_, select, true, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from twilio.base.exceptions import TwilioRestException
+
+from portal.clock import Clock
+from portal.models import OutboundSms
+from portal.sms.outbox import PENDING
+
+log = logging.getLogger(__name__)
+
+SENDING = "sending"  # claimed by a worker until lease_until (or Twilio's "sending", with a sid)
+REJECTED = "rejected"
+FAILED = "failed"
+MASKED_BODY = "[Innhold skjult etter sending]"
+DEFAULT_BATCH = 20
+
+# Twilio's message statuses by how far along they are; rank 4 is final.
+STATUS_RANK = {"accepted": 1, "queued": 1, "scheduled": 1, "sending": 2, "sent": 3,
+               "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 4}
+# 401 is a credentials problem, not the message's: retry while someone fixes the settings.
+RETRYABLE_HTTP = {401, 408, 429}
+
+Send = Callable[[OutboundSms], Tuple[str, str]]
+_rng = random.Random()
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How hard to try: attempts, back-off, a claim's lease and the HTTP timeout."""
+
+    max_attempts: int = 8
+    base_delay: float = 2.0
+    max_delay: float = 300.0
+    lease_seconds: float = 60.0
+    request_timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < self.request_timeout < self.lease_seconds:
+            # Otherwise a slow but live sender could lose its lease and the SMS go out twice.
+            raise ValueError("request_timeout must be positive and shorter than lease_seconds")
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
+
+    def backoff(self, attempts: int, rng: random.Random) -> timedelta:
+        """The wait after the `attempts`-th failed try: exponential, with equal jitter."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(attempts - 1, 30))
+        return timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+DEFAULT_POLICY = SendPolicy()
+
+
+@dataclass
+class DrainResult:
+    """What one or more passes over the outbox did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    rejected: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: "DrainResult") -> "DrainResult":
+        return DrainResult(*(getattr(self, f.name) + getattr(other, f.name)
+                             for f in fields(self)))
+
+    def summary(self) -> str:
+        return ", ".join(f"{getattr(self, f.name)} {f.name}" for f in fields(self))
+
+
+class CallbackResult(str, enum.Enum):
+    APPLIED = "applied"
+    STALE = "stale"  # not a step forward: kept the stored status
+    UNKNOWN_SID = "unknown_sid"
+    UNKNOWN_STATUS = "unknown_status"
+
+
+def _claimable(now: datetime):
+    """Never sent, and either due or held by a sender whose lease ran out."""
+    return and_(OutboundSms.provider_sid.is_(None), or_(
+        and_(OutboundSms.status == PENDING, OutboundSms.next_attempt_at <= now),
+        and_(OutboundSms.status == SENDING, OutboundSms.lease_until < now)))
+
+
+def _masked_if_sensitive():
+    return case((OutboundSms.sensitive == true(), MASKED_BODY), else_=OutboundSms.body)
+
+
+def _fail_exhausted_leases(db: Session, now: datetime, policy: SendPolicy) -> int:
+    """Crashed senders that used the last attempt: fail the row instead of looping forever."""
+    result = db.execute(
+        update(OutboundSms)
+        .where(OutboundSms.provider_sid.is_(None), OutboundSms.status == SENDING,
+               OutboundSms.lease_until < now, OutboundSms.attempts >= policy.max_attempts)
+        .values(status=FAILED, error_code="lease_expired", lease_until=None, updated_at=now,
+                body=_masked_if_sensitive())
+        .execution_options(synchronize_session=False))
+    if result.rowcount:
+        log.warning("%d SMS failed: their sender died on the last attempt", result.rowcount)
+    return result.rowcount
+
+
+def claim_due(db: Session, now: datetime, limit: int = DEFAULT_BATCH, *,
+              policy: SendPolicy = DEFAULT_POLICY) -> List[OutboundSms]:
+    """Claims up to `limit` due rows for this sender (`sending` until the lease) and commits."""
+    _fail_exhausted_leases(db, now, policy)
+    query = (select(OutboundSms.id).where(_claimable(now))
+             .order_by(OutboundSms.next_attempt_at, OutboundSms.id).limit(limit))
+    if db.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = []
+    for row_id in db.execute(query).scalars().all():
+        # Conditional: a row another sender claimed meanwhile no longer matches.
+        result = db.execute(
+            update(OutboundSms).where(OutboundSms.id == row_id, _claimable(now))
+            .values(status=SENDING, lease_until=now + policy.lease,
+                    attempts=OutboundSms.attempts + 1, updated_at=now)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            claimed.append(row_id)
+    rows = list(db.execute(
+        select(OutboundSms).where(OutboundSms.id.in_(claimed)).order_by(OutboundSms.id)
+        .execution_options(populate_existing=True)).scalars()) if claimed else []
+    db.commit()
+    return rows
+
+
+def _classify(exc: BaseException) -> Optional[Tuple[bool, str]]:
+    """(retryable, error code) for a failed send; None when it is not a sending error."""
+    if isinstance(exc, TwilioRestException):
+        return exc.status in RETRYABLE_HTTP or exc.status >= 500, str(exc.code or exc.status)
+    if isinstance(exc, requests.Timeout):
+        return True, "timeout"
+    if isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError,
+                        ConnectionError)):
+        return True, "network"
+    return None
+
+
+def _finish(db: Session, row: OutboundSms, **values) -> bool:
+    """Records a send's outcome unless the row is no longer this sender's to finish."""
+    result = db.execute(
+        update(OutboundSms)
+        .where(OutboundSms.id == row.id, OutboundSms.status == SENDING,
+               OutboundSms.provider_sid.is_(None))
+        .values(**values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    for name, value in values.items():
+        set_committed_value(row, name, value)
+    return True
+
+
+def _accepted(db: Session, row: OutboundSms, sid: str, status: str, now: datetime) -> str:
+    values = dict(status=status or "queued", provider_sid=sid, lease_until=None,
+                  error_code=None, updated_at=now)
+    if row.sensitive:
+        values["body"] = MASKED_BODY
+    if not _finish(db, row, **values):
+        log.error("SMS %s went out as %s after another sender had finished it", row.id, sid)
+        return "skipped"
+    return "sent"
+
+
+def _not_accepted(db: Session, row: OutboundSms, retryable: bool, code: str, now: datetime,
+                  policy: SendPolicy, rng: random.Random) -> str:
+    if retryable and row.attempts < policy.max_attempts:
+        outcome, values = "retrying", dict(
+            status=PENDING, next_attempt_at=now + policy.backoff(row.attempts, rng))
+    else:
+        outcome = "failed" if retryable else "rejected"
+        values = dict(status=FAILED if retryable else REJECTED)
+        if row.sensitive:
+            values["body"] = MASKED_BODY  # never sent again: the code need not be kept
+    values.update(lease_until=None, error_code=code, updated_at=now)
+    log.warning("SMS %s attempt %d not accepted (%s): %s", row.id, row.attempts, code, outcome)
+    return outcome if _finish(db, row, **values) else "skipped"
+
+
+def send_claimed(db: Session, rows: List[OutboundSms], send: Send, *, clock: Clock,
+                 policy: SendPolicy = DEFAULT_POLICY,
+                 rng: Optional[random.Random] = None) -> DrainResult:
+    """Sends claimed rows one at a time, committing each outcome before the next send."""
+    result = DrainResult(claimed=len(rows))
+    for row in rows:
+        remaining = row.lease_until - clock.now() if row.lease_until else timedelta(0)
+        if (row.provider_sid is not None or row.status != SENDING
+                or remaining <= timedelta(seconds=policy.request_timeout)):
+            outcome = "skipped"  # already sent, or too little lease left: reclaimed later
+        else:
+            try:
+                sid, status = send(row)
+            except Exception as exc:  # noqa: BLE001 - classified; anything else re-raised
+                verdict = _classify(exc)
+                if verdict is None:
+                    raise
+                outcome = _not_accepted(db, row, *verdict, clock.now(), policy, rng or _rng)
+            else:
+                outcome = _accepted(db, row, sid, status, clock.now())
+            db.commit()
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    return result
+
+
+def drain(portal, now: Optional[datetime] = None, *, send: Optional[Send] = None,
+          policy: SendPolicy = DEFAULT_POLICY, limit: int = DEFAULT_BATCH,
+          rng: Optional[random.Random] = None) -> DrainResult:
+    """One pass of the outbox worker: claim what is due at `now`, then send it.
+
+    `portal` is anything with `settings`, `sessions` and `clock` (the portal's `Portal`, or
+    the worker's `SmsContext`); `send` defaults to Twilio per the settings.
+    """
+    with portal.sessions() as db:
+        rows = claim_due(db, now or portal.clock.now(), limit, policy=policy)
+        if not rows:
+            return DrainResult()
+        if send is None:
+            from portal.sms.twilio_client import TwilioSender
+
+            send = TwilioSender(portal.settings, timeout=policy.request_timeout)
+        return send_claimed(db, rows, send, clock=portal.clock, policy=policy, rng=rng)
+
+
+def apply_status_callback(db: Session, message_sid: str, status: str,
+                          error_code: Optional[str] = None, *,
+                          now: Optional[datetime] = None) -> CallbackResult:
+    """Applies a Twilio status callback, moving the stored status forward only; commits."""
+    status = (status or "").strip().lower()
+    rank = STATUS_RANK.get(status)
+    if rank is None:
+        log.warning("Status callback for %s with an unknown status %r", message_sid, status)
+        return CallbackResult.UNKNOWN_STATUS
+    values = {"status": status, "updated_at": now or datetime.now(timezone.utc)}
+    if error_code and status in ("failed", "undelivered"):
+        values["error_code"] = str(error_code)[:20]
+    earlier = [name for name, r in STATUS_RANK.items() if r < rank]
+    result = db.execute(
+        update(OutboundSms)
+        .where(OutboundSms.provider_sid == message_sid, OutboundSms.status.in_(earlier))
+        .values(**values).execution_options(synchronize_session=False))
+    known = result.rowcount or db.execute(
+        select(OutboundSms.id).where(OutboundSms.provider_sid == message_sid)).first()
+    db.commit()
+    if result.rowcount:
+        return CallbackResult.APPLIED
+    if known:
+        return CallbackResult.STALE
+    log.warning("Status callback for an unknown message sid %s (%s)", message_sid, status)
+    return CallbackResult.UNKNOWN_SID

@@ -1,0 +1,100 @@
+"""Proactive SMS notices when a letter arrives ("Du har fått brev ... Svar LES").
+
+Not to citizens reserved in KRR, not to opted-out numbers, not between 21:00 and 08:00
+(held until 08:00), and at most one notice per citizen per hour: letters arriving in
+between are summed up in the next notice.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import List, Optional
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.config import Settings
+from portal.models import Citizen, Letter, SmsNotice
+from portal.services.audit import Actor, record
+from portal.services.letters import mark_notified
+from portal.sms import texts
+from portal.sms.conversation import queue_reply
+from portal.sms.identity import ensure_identity, is_opted_out
+
+QUIET_FROM, QUIET_UNTIL = time(21), time(8)
+MIN_GAP = timedelta(hours=1)
+
+
+def outside_quiet_hours(moment: datetime, tz: str) -> datetime:
+    """The moment itself, or 08:00 local time when it falls between 21:00 and 08:00."""
+    local = moment.astimezone(ZoneInfo(tz))
+    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+        return moment
+    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
+    return datetime.combine(day, QUIET_UNTIL, ZoneInfo(tz)).astimezone(moment.tzinfo)
+
+
+def _reachable(db: Session, citizen: Citizen) -> bool:
+    return (not citizen.krr_reserved and citizen.mobile is not None
+            and not is_opted_out(db, citizen.mobile))
+
+
+def schedule(db: Session, settings: Settings, letter: Letter, *,
+             now: datetime) -> Optional[SmsNotice]:
+    """Plans a notice for a newly dispatched letter, or adds it to one already planned."""
+    citizen = db.get(Citizen, letter.citizen_id)
+    if not _reachable(db, citizen):
+        return None
+    pending = db.execute(select(SmsNotice).where(
+        SmsNotice.citizen_id == citizen.id, SmsNotice.status == "pending")).scalar_one_or_none()
+    if pending is not None:
+        pending.letter_ids = [*pending.letter_ids, letter.id]
+        db.commit()
+        return pending
+    last_sent = db.execute(select(SmsNotice.sent_at).where(
+        SmsNotice.citizen_id == citizen.id, SmsNotice.status == "sent")
+        .order_by(SmsNotice.sent_at.desc()).limit(1)).scalar_one_or_none()
+    due = max(now, last_sent + MIN_GAP) if last_sent else now
+    notice = SmsNotice(citizen_id=citizen.id, letter_ids=[letter.id], created_at=now,
+                       due_at=outside_quiet_hours(due, settings.timezone), status="pending")
+    db.add(notice)
+    db.commit()
+    return notice
+
+
+def _text(settings: Settings, citizen: Citizen, letters: List[Letter]) -> str:
+    language = citizen.language.value
+    newest = max(letters, key=lambda letter: letter.sent_at)
+    template = texts.NOTICE_ONE if len(letters) == 1 else texts.NOTICE_MANY
+    return template[language].format(municipality=settings.municipality_name,
+                                     title=newest.title, count=len(letters))
+
+
+def send_due(db: Session, settings: Settings, *, now: datetime) -> int:
+    """Turns due notices into SMS in the outbox; returns how many were sent."""
+    sent = 0
+    due = db.execute(select(SmsNotice).where(SmsNotice.status == "pending",
+                                             SmsNotice.due_at <= now)
+                     .order_by(SmsNotice.due_at).with_for_update(skip_locked=True)).scalars()
+    for notice in list(due):
+        citizen = db.get(Citizen, notice.citizen_id)
+        letters = list(db.execute(select(Letter).where(
+            Letter.id.in_(notice.letter_ids), Letter.read_at.is_(None))).scalars())
+        if not letters or not _reachable(db, citizen):
+            notice.status = "skipped"
+            db.commit()
+            continue
+        identity = ensure_identity(db, settings.identity_key, citizen.mobile, now)
+        identity.notice_letter_ids = [letter.id for letter in
+                                      sorted(letters, key=lambda l: l.sent_at, reverse=True)]
+        row = queue_reply(db, settings, identity.sender_key, _text(settings, citizen, letters),
+                          now=now, language=citizen.language.value, purpose="notice")
+        mark_notified(db, [letter.id for letter in letters], now=now)
+        notice.status, notice.sent_at = "sent", now
+        notice.outbound_sms_id = row.id if row is not None else None
+        record(db, Actor.system("sms-notice"), "letter.notice", at=now, citizen_id=citizen.id,
+               object_type="sms_notice", object_id=notice.id,
+               detail={"letters": notice.letter_ids})
+        db.commit()
+        sent += 1
+    return sent
