@@ -120,6 +120,60 @@ def nlu_report(folds: int, out: str | None) -> None:
     click.echo(f"Full report: {report.path}")
 
 
+def sms_worker_args(settings: Settings) -> list[str]:
+    """The command line `assistant up` runs for the SMS worker."""
+    from assistant.processes import python_module
+
+    return python_module("assistant.cli", "sms-worker")
+
+
+@main.command("sms-worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.25, show_default=True,
+              help="Seconds between looks at the outbox.")
+@click.option("--batch", type=click.IntRange(min=1), default=20, show_default=True,
+              help="SMS claimed per look.")
+@click.option("--lease-seconds", type=click.FloatRange(min=0.1), default=60.0,
+              show_default=True, help="How long a claimed SMS is this worker's alone.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=15.0,
+              show_default=True, help="Seconds to wait for Twilio (less than the lease).")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Tries before an SMS is marked failed.")
+def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
+               request_timeout: float, max_attempts: int) -> None:
+    """Send letter notices and the SMS outbox (through Twilio) until stopped (SIGTERM, Ctrl-C)."""
+    import logging
+    import signal
+    import threading
+
+    from portal.sms.dispatcher import SendPolicy
+    from portal.sms.worker import SmsContext, run
+
+    settings = Settings.from_env()
+    try:
+        policy = SendPolicy(max_attempts=max_attempts, lease_seconds=lease_seconds,
+                            request_timeout=request_timeout)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # headers per request
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    context = SmsContext.open(settings)
+    how = ("sending through Twilio" if settings.twilio_configured else
+           "without Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER or "
+           "TWILIO_MESSAGING_SERVICE_SID unset): SMS stay in the dev outbox")
+    click.echo(f"SMS worker {how}{' (once)' if once else f', every {interval:g} s'}.")
+    try:
+        total = run(context, stop, policy=policy, interval=interval, limit=batch, once=once)
+    finally:
+        context.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo(f"SMS worker stopped: {total.summary()}.")
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 

@@ -28,6 +28,8 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
             "--credentials", str(runtime.credentials_file),
             "--endpoints", str(runtime.endpoints_file), *level),
         f"{runtime.rasa_url}/status?token={runtime.rasa_auth_token}")
+    # The SMS worker has no HTTP side: the supervisor notices if it exits.
+    supervisor.start("sms-worker", python_module("assistant.cli", "sms-worker"), "")
     for service in (portal, actions, rasa):
         supervisor.wait_healthy(service)
     return model

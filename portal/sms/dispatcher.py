@@ -16,13 +16,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from twilio.base.exceptions import TwilioRestException
 
 from portal.clock import Clock
-from portal.models import OutboundSms
+from portal.models import OutboundSms, SmsIdentity
 from portal.sms.outbox import PENDING
 
 log = logging.getLogger(__name__)
 
 SENDING = "sending"  # claimed by a worker until lease_until (or Twilio's "sending", with a sid)
 REJECTED = "rejected"
+OPTED_OUT_AT_TWILIO = "21610"
 FAILED = "failed"
 MASKED_BODY = "[Innhold skjult etter sending]"
 DEFAULT_BATCH = 20
@@ -191,6 +192,10 @@ def _not_accepted(db: Session, row: OutboundSms, retryable: bool, code: str, now
         if row.sensitive:
             values["body"] = MASKED_BODY  # never sent again: the code need not be kept
     values.update(lease_until=None, error_code=code, updated_at=now)
+    if code == OPTED_OUT_AT_TWILIO:  # the number sent STOP to Twilio itself: respect it here too
+        db.execute(update(SmsIdentity).where(SmsIdentity.phone == row.to_number,
+                                             SmsIdentity.opted_out_at.is_(None))
+                   .values(opted_out_at=now).execution_options(synchronize_session=False))
     log.warning("SMS %s attempt %d not accepted (%s): %s", row.id, row.attempts, code, outcome)
     return outcome if _finish(db, row, **values) else "skipped"
 
@@ -223,19 +228,15 @@ def send_claimed(db: Session, rows: List[OutboundSms], send: Send, *, clock: Clo
 def drain(portal, now: Optional[datetime] = None, *, send: Optional[Send] = None,
           policy: SendPolicy = DEFAULT_POLICY, limit: int = DEFAULT_BATCH,
           rng: Optional[random.Random] = None) -> DrainResult:
-    """One pass of the outbox worker: claim what is due at `now`, then send it.
+    """One pass of the outbox worker: claim what is due at `now`, then send it."""
+    # `portal`: anything with settings, sessions and clock (`Portal`, or the worker's
+    # `SmsContext`). `send` defaults to Twilio per the settings.
+    if send is None:  # before claiming: a configuration error must not strand claimed rows
+        from portal.sms.twilio_client import TwilioSender
 
-    `portal` is anything with `settings`, `sessions` and `clock` (the portal's `Portal`, or
-    the worker's `SmsContext`); `send` defaults to Twilio per the settings.
-    """
+        send = TwilioSender(portal.settings, timeout=policy.request_timeout)
     with portal.sessions() as db:
         rows = claim_due(db, now or portal.clock.now(), limit, policy=policy)
-        if not rows:
-            return DrainResult()
-        if send is None:
-            from portal.sms.twilio_client import TwilioSender
-
-            send = TwilioSender(portal.settings, timeout=policy.request_timeout)
         return send_claimed(db, rows, send, clock=portal.clock, policy=policy, rng=rng)
 
 

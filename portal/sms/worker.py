@@ -13,6 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from portal.clock import Clock
 from portal.config import Settings
 from portal.db import make_engine, make_session_factory
+from portal.sms import notices
 from portal.sms.dispatcher import (DEFAULT_BATCH, DEFAULT_POLICY, DrainResult, Send, SendPolicy,
                                    drain)
 
@@ -37,18 +38,27 @@ class SmsContext:
         self.engine.dispose()
 
 
+def send_due_notices(context) -> int:
+    """Letter notices whose time has come (held back by quiet hours or the hourly limit)."""
+    with context.sessions() as db:
+        return notices.send_due(db, context.settings, now=context.clock.now())
+
+
 def run(context, stop: threading.Event, *, send: Optional[Send] = None,
         policy: SendPolicy = DEFAULT_POLICY, interval: float = 0.25,
         limit: int = DEFAULT_BATCH, once: bool = False) -> DrainResult:
-    """Drains the outbox every `interval` seconds until `stop` is set; `once`: until empty."""
-    if send is None:
+    """Every `interval` seconds until `stop` is set (`once`: until nothing is due): sends due
+    letter notices into the outbox, and drains the outbox through Twilio when configured."""
+    if send is None and context.settings.twilio_configured:
         from portal.sms.twilio_client import TwilioSender
 
         send = TwilioSender(context.settings, timeout=policy.request_timeout)
     total = DrainResult()
     while not stop.is_set():
         try:
-            result = drain(context, send=send, policy=policy, limit=limit)
+            send_due_notices(context)
+            result = (drain(context, send=send, policy=policy, limit=limit)
+                      if send is not None else DrainResult())
         except OperationalError:
             if once:
                 raise
