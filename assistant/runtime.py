@@ -19,6 +19,7 @@ class Runtime:
     actions_port: int
     rasa_auth_token: str
     webchat_secret: str
+    base_env: Dict[str, str]
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Runtime":
@@ -34,7 +35,7 @@ class Runtime:
         return cls(settings=settings, rasa_port=int(env.get("RASA_PORT", "5005")),
                    actions_port=int(env.get("ACTIONS_PORT", "5055")),
                    rasa_auth_token=secret("RASA_AUTH_TOKEN"),
-                   webchat_secret=secret("WEBCHAT_SECRET"))
+                   webchat_secret=secret("WEBCHAT_SECRET"), base_env=dict(env))
 
     @property
     def production_stores(self) -> bool:
@@ -63,7 +64,7 @@ class Runtime:
     def child_env(self) -> Dict[str, str]:
         """What the portal, the action server and Rasa get in their environment."""
         s = self.settings
-        env = dict(os.environ)
+        env = dict(self.base_env)
         env.update({
             "ASSISTANT_ENV": s.environment,
             "ASSISTANT_VAR_DIR": str(s.var_dir),

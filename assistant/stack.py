@@ -24,7 +24,7 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
     rasa = supervisor.start(
         "rasa", python_module(
             "channels.rasa_main", "run", "--model", str(model), "--enable-api",
-            "--auth-token", runtime.rasa_auth_token, "--port", str(runtime.rasa_port),
+            f"--auth-token={runtime.rasa_auth_token}", "--port", str(runtime.rasa_port),
             "--credentials", str(runtime.credentials_file),
             "--endpoints", str(runtime.endpoints_file), *level),
         f"{runtime.rasa_url}/status?token={runtime.rasa_auth_token}")

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from urllib.parse import parse_qsl
 
 import redis
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -43,6 +44,16 @@ SEEN_TTL = 7 * 24 * 3600
 STOP_WORDS = {"STOPP", "STOP", "AVSLUTT"}
 START_WORDS = {"START"}
 HELP_WORDS = {"HJELP", "HELP"}
+
+
+def form_of(request: Request) -> Dict[str, str]:
+    """Twilio's form fields, blank ones included (they are part of the signature)."""
+    if not (request.content_type or "").startswith("application/x-www-form-urlencoded"):
+        return {}
+    try:
+        return dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return {}
 
 
 def keyword(body: str) -> Optional[str]:
@@ -78,14 +89,13 @@ class SmsInput(InputChannel):
 
         return await asyncio.get_running_loop().run_in_executor(None, run)
 
-    def _signed(self, request: Request) -> bool:
+    def _signed(self, request: Request, form: Dict[str, str]) -> bool:
         if self.validator is None:
             return False
         url = self.settings.public_base_url + request.path
         if request.query_string:
             url += "?" + request.query_string
-        return self.validator.validate(url, request.form,
-                                       request.headers.get("X-Twilio-Signature", ""))
+        return self.validator.validate(url, form, request.headers.get("X-Twilio-Signature", ""))
 
     def _first_sighting(self, message_sid: str) -> bool:
         if self.seen is None:
@@ -107,9 +117,9 @@ class SmsInput(InputChannel):
 
         @sms.route("/webhook", methods=["POST"])
         async def webhook(request: Request):
-            if not self._signed(request):
+            form = form_of(request)
+            if not self._signed(request, form):
                 return response.text("Forbidden", status=403)
-            form = {key: request.form.get(key) for key in request.form}
             try:
                 phone = normalize_mobile(form.get("From") or "")
             except InvalidInput:
@@ -128,12 +138,13 @@ class SmsInput(InputChannel):
 
         @sms.route("/status", methods=["POST"])
         async def status(request: Request):
-            if not self._signed(request):
+            form = form_of(request)
+            if not self._signed(request, form):
                 return response.text("Forbidden", status=403)
-            sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+            sid = form.get("MessageSid") or form.get("SmsSid")
             if sid:
-                await self._db(apply_status_callback, sid, request.form.get("MessageStatus"),
-                               request.form.get("ErrorCode"))
+                await self._db(apply_status_callback, sid, form.get("MessageStatus"),
+                               form.get("ErrorCode"))
             return response.text(TWIML_EMPTY, content_type="text/xml")
 
         return sms

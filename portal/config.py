@@ -16,6 +16,14 @@ def _flag(value: Optional[str], default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hours(value: str) -> Optional[tuple]:
+    """'21-8' -> (21, 8); 'off' -> None."""
+    if value.strip().lower() in {"", "off", "none"}:
+        return None
+    start, _, end = value.partition("-")
+    return int(start), int(end)
+
+
 def persistent_secret(var_dir: Path, name: str) -> str:
     """Returns a secret kept under var/secrets, generating it on first use."""
     folder = var_dir / "secrets"
@@ -57,6 +65,7 @@ class Settings:
     twilio_from_number: Optional[str] = None
     twilio_messaging_service_sid: Optional[str] = None
     twilio_api_base_url: Optional[str] = None
+    sms_quiet_hours: Optional[tuple] = (21, 8)  # no notices from 21:00 to 08:00; None: off
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"
     extra: dict = field(default_factory=dict)
@@ -107,6 +116,7 @@ class Settings:
             login_response_floor_ms=int(env.get("LOGIN_RESPONSE_FLOOR_MS", "300")),
             public_base_url=(env.get("PUBLIC_BASE_URL")
                              or f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}").rstrip("/"),
+            sms_quiet_hours=_hours(env.get("SMS_QUIET_HOURS", "21-8")),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,

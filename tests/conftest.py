@@ -29,6 +29,7 @@ SERVICE_TOKEN = "test-service-token"
 DISPATCH_TOKEN = "test-dispatch-token"
 
 KARI = "14838542035"
+KARI_MOBILE = "+4791234567"
 OLA = "02919016011"
 AISHA = "23867830189"
 PER = "07896221021"
@@ -224,15 +225,27 @@ def e2e_redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def production_stack(tmp_path_factory, trained_model, e2e_pg_url, e2e_redis_url):
-    """The real assistant on PostgreSQL and Redis (production stores), demo channels on."""
+def twilio_cloud():
+    """The local stand-in for Twilio's cloud, checking requests against Twilio's OpenAPI."""
+    from tests.twilio_standin import TwilioStandIn
+
+    with TwilioStandIn(auth_token="e2e-twilio-auth-token") as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def production_stack(tmp_path_factory, trained_model, e2e_pg_url, e2e_redis_url, twilio_cloud):
+    """The real assistant on PostgreSQL and Redis (production stores), with SMS through the
+    Twilio stand-in; the demo channels (REST) are on for the tests."""
     from tests.stack import RunningAssistant
 
     var_dir = tmp_path_factory.mktemp("stack-pg")
     env = {**os.environ, "DATABASE_URL": e2e_pg_url, "REDIS_URL": e2e_redis_url,
-           "ASSISTANT_ENV": "demo"}
-    env.pop("PORTAL_SERVICE_TOKEN", None)
-    assistant = RunningAssistant(var_dir, trained_model, env)
+           "ASSISTANT_ENV": "demo", "TWILIO_ACCOUNT_SID": twilio_cloud.account_sid,
+           "TWILIO_AUTH_TOKEN": twilio_cloud.auth_token, "TWILIO_FROM_NUMBER": "+4759440000",
+           "TWILIO_API_BASE_URL": twilio_cloud.base_url,
+           "SMS_QUIET_HOURS": "off"}  # the real clock: notices must not wait for 08:00
+    assistant = RunningAssistant(var_dir, trained_model, env, twilio=twilio_cloud)
     _seed(assistant)
     yield assistant.start()
     assistant.stop()
@@ -244,8 +257,10 @@ def embedded_stack(tmp_path_factory, trained_model):
     from tests.stack import RunningAssistant
 
     var_dir = tmp_path_factory.mktemp("stack-sqlite")
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env["ASSISTANT_ENV"] = "demo"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("TWILIO_")}
+    # Webhooks are signed, but no Twilio account: replies land in the dev outbox.
+    env.update(ASSISTANT_ENV="demo", TWILIO_AUTH_TOKEN="embedded-twilio-auth-token")
     assistant = RunningAssistant(var_dir, trained_model, env)
     _seed(assistant)
     yield assistant.start()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -21,7 +22,8 @@ def free_port() -> int:
 class RunningAssistant:
     """The three servers, started from the same code and configuration as `assistant up`."""
 
-    def __init__(self, var_dir: Path, model: Path, env: Dict[str, str]):
+    def __init__(self, var_dir: Path, model: Path, env: Dict[str, str], twilio=None):
+        self.twilio = twilio
         env = {**env, "ASSISTANT_VAR_DIR": str(var_dir), "PORTAL_PORT": str(free_port()),
                "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port())}
         self.runtime = Runtime.from_env(env)
@@ -36,6 +38,22 @@ class RunningAssistant:
             self.stop()
             raise
         return self
+
+    def reset_demo(self) -> None:
+        """Reloads the demo municipality, so each test starts from the same state."""
+        from sqlalchemy import delete
+
+        from portal.app import Portal
+        from portal.clock import Clock
+        from portal.models import Citizen
+        from portal.services.demo import load_demo
+
+        portal = Portal(self.runtime.settings, Clock())
+        with portal.sessions() as db:
+            db.execute(delete(Citizen))
+            load_demo(db, portal.settings, now=portal.clock.now())
+            db.commit()
+        portal.engine.dispose()
 
     def stop(self) -> None:
         self.supervisor.stop()
@@ -52,7 +70,38 @@ class RunningAssistant:
         return response.json()
 
     def sms_to(self, mobile: str) -> List[dict]:
+        """SMS sent to a number, newest first: from the Twilio stand-in, else the dev outbox."""
+        if self.twilio is not None:
+            return [m for m in reversed(self.twilio.messages) if m["to"] == mobile]
         response = requests.get(f"{self.runtime.portal_url}/dev/sms", params={"to": mobile},
                                 timeout=10)
         response.raise_for_status()
         return response.json()["messages"]
+
+    def wait_for_sms(self, mobile: str, contains: str, after: int = 0,
+                     timeout: float = 60) -> dict:
+        """The first SMS to `mobile` beyond the first `after` ones whose body contains text."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = list(reversed(self.sms_to(mobile)))[after:]
+            for message in messages:
+                if contains in message["body"]:
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no SMS to {mobile} containing {contains!r} within {timeout} s; "
+                             f"got {[m['body'] for m in self.sms_to(mobile)]}")
+
+    def post_sms(self, sender: str, body: str, sid: str, *, sign: bool = True,
+                 num_media: int = 0, path: str = "/webhooks/sms/webhook") -> requests.Response:
+        """An inbound SMS webhook, signed exactly as Twilio signs it."""
+        from twilio.request_validator import RequestValidator
+
+        url = self.runtime.settings.public_base_url + path
+        form = {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC" + "0" * 32,
+                "From": sender, "To": "+4759440000", "Body": body,
+                "NumMedia": str(num_media)}
+        token = self.env.get("TWILIO_AUTH_TOKEN", "")
+        headers = ({"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
+                   if sign else {})
+        return requests.post(f"{self.runtime.rasa_url}{path}", data=form, headers=headers,
+                             timeout=10)

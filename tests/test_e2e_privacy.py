@@ -6,7 +6,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import KARI
+from tests.conftest import KARI, KARI_MOBILE
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +25,12 @@ def secrets_in(blob: str, code: str) -> list:
 def test_login_leaves_no_secret_in_tracker_store_or_logs(production_stack, e2e_pg_url):
     bot = production_stack
     sender = "privacy-kari"
+    production_stack.reset_demo()
     bot.rest(sender, "logg inn")
+    before = len(bot.sms_to(KARI_MOBILE))
     bot.rest(sender, "fødselsnummeret mitt er 148385 42035")
-    code = re.search(r"\b(\d{6})\b", bot.sms_to("+4791234567")[0]["body"]).group(1)
+    sms = bot.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)
+    code = re.search(r"\b(\d{6})\b", sms["body"]).group(1)
     reply = bot.rest(sender, f"koden er {code}")
     assert "Kari" in " ".join(m.get("text", "") for m in reply)
     bot.rest(sender, "mitt nummer er 912 34 567, ring meg")

@@ -30,6 +30,7 @@ def send(page, text):
 
 
 def test_login_and_read_a_letter_with_the_keyboard(page, embedded_stack):
+    embedded_stack.reset_demo()
     page.goto(f"{embedded_stack.runtime.rasa_url}/webhooks/webchat/")
     expect(page.get_by_role("status")).to_have_text("Tilkoblet.")
     log = page.get_by_role("log")

@@ -1,7 +1,7 @@
 """Proactive SMS notices when a letter arrives ("Du har fått brev ... Svar LES").
 
 Not to citizens reserved in KRR, not to opted-out numbers, not between 21:00 and 08:00
-(held until 08:00), and at most one notice per citizen per hour: letters arriving in
+(held until 08:00; SMS_QUIET_HOURS), and at most one notice per citizen per hour: letters arriving in
 between are summed up in the next notice.
 """
 from __future__ import annotations
@@ -21,17 +21,20 @@ from portal.sms import texts
 from portal.sms.conversation import queue_reply
 from portal.sms.identity import ensure_identity, is_opted_out
 
-QUIET_FROM, QUIET_UNTIL = time(21), time(8)
 MIN_GAP = timedelta(hours=1)
 
 
-def outside_quiet_hours(moment: datetime, tz: str) -> datetime:
-    """The moment itself, or 08:00 local time when it falls between 21:00 and 08:00."""
-    local = moment.astimezone(ZoneInfo(tz))
-    if QUIET_UNTIL <= local.time() < QUIET_FROM:
+def outside_quiet_hours(moment: datetime, settings: Settings) -> datetime:
+    """The moment itself, or the end of the quiet hours (08:00) when it falls inside them."""
+    if settings.sms_quiet_hours is None:
         return moment
-    day = local.date() if local.time() < QUIET_UNTIL else local.date() + timedelta(days=1)
-    return datetime.combine(day, QUIET_UNTIL, ZoneInfo(tz)).astimezone(moment.tzinfo)
+    quiet_from, quiet_until = (time(hour) for hour in settings.sms_quiet_hours)
+    zone = ZoneInfo(settings.timezone)
+    local = moment.astimezone(zone)
+    if quiet_until <= local.time() < quiet_from:
+        return moment
+    day = local.date() if local.time() < quiet_until else local.date() + timedelta(days=1)
+    return datetime.combine(day, quiet_until, zone).astimezone(moment.tzinfo)
 
 
 def _reachable(db: Session, citizen: Citizen) -> bool:
@@ -56,7 +59,7 @@ def schedule(db: Session, settings: Settings, letter: Letter, *,
         .order_by(SmsNotice.sent_at.desc()).limit(1)).scalar_one_or_none()
     due = max(now, last_sent + MIN_GAP) if last_sent else now
     notice = SmsNotice(citizen_id=citizen.id, letter_ids=[letter.id], created_at=now,
-                       due_at=outside_quiet_hours(due, settings.timezone), status="pending")
+                       due_at=outside_quiet_hours(due, settings), status="pending")
     db.add(notice)
     db.commit()
     return notice

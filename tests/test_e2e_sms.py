@@ -1,0 +1,124 @@
+"""End to end over SMS: signed Twilio webhooks into the real Rasa server, replies out through
+the outbox and the SMS worker to the Twilio stand-in, and proactive letter notices."""
+import re
+import time
+import uuid
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.conftest import KARI, KARI_MOBILE
+
+pytestmark = pytest.mark.slow
+
+OLA_MOBILE = "+4798765432"
+
+
+def sid() -> str:
+    return "SM" + uuid.uuid4().hex
+
+
+class Phone:
+    """A citizen's phone texting the assistant."""
+
+    def __init__(self, stack, number):
+        self.stack, self.number = stack, number
+
+    def send(self, body, expect, **options):
+        """Texts `body` and waits for the reply containing `expect`."""
+        before = len(self.stack.sms_to(self.number))
+        response = self.stack.post_sms(self.number, body, options.pop("message_sid", sid()),
+                                       **options)
+        assert response.status_code == 200
+        assert response.text.endswith("<Response/>")
+        return self.stack.wait_for_sms(self.number, expect, after=before)["body"]
+
+
+def db_row(url, query, **params):
+    engine = create_engine(url, future=True)
+    with engine.connect() as conn:
+        row = conn.execute(text(query), params).one()
+    engine.dispose()
+    return tuple(row)
+
+
+def test_kari_over_sms_logs_in_reads_accepts_and_gets_a_notice(production_stack, e2e_pg_url):
+    stack, kari = production_stack, Phone(production_stack, KARI_MOBILE)
+    production_stack.reset_demo()
+    assert "fødselsnummer" in kari.send("logg inn", "fødselsnummer")
+    before = len(stack.sms_to(KARI_MOBILE))
+    kari.send(KARI, "Hvis nummeret er registrert")
+    code = re.search(r"\b(\d{6})\b",
+                     stack.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)["body"])[1]
+    assert "Kari" in kari.send(code, "Hei, Kari")
+
+    listing = kari.send("brev", "Feievarsel")
+    assert "LES 1" in listing
+    assert "feie pipen" in kari.send("les 1", "feie pipen")
+
+    confirm = kari.send("jeg vil takke ja til barnehageplassen", "Emma")
+    assert "JA" in confirm
+    kari.send("JA", "Du har takket ja")
+    assert db_row(e2e_pg_url, "SELECT status, answered_via FROM kindergarten_offers "
+                  "WHERE child_name = 'Emma Nordmann'") == ("ACCEPTED", "sms")
+
+    assert "3 315,00 kr" in kari.send("faktura", "3 315,00 kr")
+
+    # The case system files a letter: Kari gets a notice, and LES reads it.
+    before = len(stack.sms_to(KARI_MOBILE))
+    dispatched = requests.post(f"{stack.runtime.portal_url}/api/v1/dispatch/letters", json={
+        "fnr": KARI, "sender_unit": "Vann og avløp", "title": "Varsel om vannstopp",
+        "body": "Vannet blir stengt i Fjellveien torsdag kl. 09-12 på grunn av arbeid.",
+        "category": "varsel"}, headers={"Authorization": f"Bearer {stack.runtime.settings.dispatch_token}"},
+        timeout=10)
+    assert dispatched.status_code == 201
+    notice = stack.wait_for_sms(KARI_MOBILE, "Varsel om vannstopp", after=before)["body"]
+    assert notice.startswith("Du har fått brev fra Bergen kommune") and "Svar LES" in notice
+    assert "Vannet blir stengt" in kari.send("LES", "Vannet blir stengt")
+    assert db_row(e2e_pg_url, "SELECT status, read_via FROM letters WHERE id = :id",
+                  id=dispatched.json()["id"]) == ("LEST", "sms")
+
+    assert stack.twilio.violations == []
+    segments = [int(m["num_segments"]) for m in stack.sms_to(KARI_MOBILE)]
+    assert max(segments) <= 3
+
+
+def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(production_stack,
+                                                                     e2e_pg_url):
+    stack = production_stack
+    count = "SELECT count(*) FROM inbound_sms"
+    (before,) = db_row(e2e_pg_url, count)
+    assert stack.post_sms(KARI_MOBILE, "brev", sid(), sign=False).status_code == 403
+    forged = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook",
+                           data={"MessageSid": sid(), "From": KARI_MOBILE, "Body": "brev"},
+                           headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, timeout=10)
+    assert forged.status_code == 403
+    assert db_row(e2e_pg_url, count) == (before,)
+
+
+def test_a_retried_webhook_runs_no_second_turn(production_stack, e2e_pg_url):
+    stack, ola = production_stack, Phone(production_stack, OLA_MOBILE)
+    message_sid = sid()
+    ola.send("hjelp meg", "BREV", message_sid=message_sid)
+    replies = len(stack.sms_to(OLA_MOBILE))
+    assert stack.post_sms(OLA_MOBILE, "hjelp meg", message_sid).status_code == 200
+    time.sleep(2)  # give a (wrong) second turn every chance to show up
+    assert len(stack.sms_to(OLA_MOBILE)) == replies
+    assert db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms WHERE message_sid = :s",
+                  s=message_sid) == (1,)
+
+
+def test_stop_silences_the_number_until_start(production_stack):
+    stack, ola = production_stack, Phone(production_stack, OLA_MOBILE)
+    assert "START" in ola.send("stopp", "START")
+    replies = len(stack.sms_to(OLA_MOBILE))
+    assert stack.post_sms(OLA_MOBILE, "brev", sid()).status_code == 200
+    time.sleep(2)
+    assert len(stack.sms_to(OLA_MOBILE)) == replies  # nothing is sent to an opted-out number
+    ola.send("START", "Velkommen tilbake")
+    assert "FAKTURA" in ola.send("HJELP", "FAKTURA")
+
+
+def test_pictures_get_a_polite_text_only_reply(production_stack):
+    Phone(production_stack, OLA_MOBILE).send("", "bare lese tekst", num_media=1)
