@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import logging
 import secrets
 from pathlib import Path
@@ -86,7 +87,9 @@ class WebChatInput(InputChannel):
             resumed = self.conversation_of_ticket((data or {}).get("ticket"))
             conversation_id = resumed or f"web-{secrets.token_urlsafe(18)}"
             self.conversations[sid] = conversation_id
-            sio.enter_room(sid, conversation_id)
+            entered = sio.enter_room(sid, conversation_id)
+            if inspect.isawaitable(entered):  # a coroutine in newer python-socketio
+                await entered
             await sio.emit("session_confirm", {"session_id": conversation_id,
                                                "ticket": self.ticket(conversation_id),
                                                "resumed": bool(resumed)}, room=sid)
