@@ -207,9 +207,8 @@ def test_two_workers_never_send_the_same_sms(sms_portal, twilio):
         assert {(r.status, r.attempts) for r in rows} == {("queued", 1)}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks
 def test_claims_skip_rows_another_worker_has_locked(sms_portal, twilio):
-    if sms_portal.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite takes the database write lock instead of row locks")
     first, second = add_sms(sms_portal), add_sms(sms_portal)
     now = sms_portal.clock.now()
     with sms_portal.sessions() as holder, sms_portal.sessions() as db:
