@@ -122,3 +122,43 @@ def test_stop_silences_the_number_until_start(production_stack):
 
 def test_pictures_get_a_polite_text_only_reply(production_stack):
     Phone(production_stack, OLA_MOBILE).send("", "bare lese tekst", num_media=1)
+
+
+def signed_form(stack, url, form):
+    from twilio.request_validator import RequestValidator
+
+    token = stack.env["TWILIO_AUTH_TOKEN"]
+    return RequestValidator(token).compute_signature(url, form)
+
+
+def test_a_tampered_body_or_another_url_breaks_the_signature(production_stack, e2e_pg_url):
+    stack = production_stack
+    url = stack.runtime.settings.public_base_url + "/webhooks/sms/webhook"
+    form = {"MessageSid": sid(), "From": KARI_MOBILE, "To": "+4759440000", "Body": "brev",
+            "NumMedia": "0"}
+    signature = signed_form(stack, url, form)
+    (before,) = db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms")
+    tampered = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook",
+                             data={**form, "Body": "logg ut"},
+                             headers={"X-Twilio-Signature": signature}, timeout=10)
+    assert tampered.status_code == 403
+    elsewhere = signed_form(stack, "https://evil.example/webhooks/sms/webhook", form)
+    wrong_url = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook", data=form,
+                              headers={"X-Twilio-Signature": elsewhere}, timeout=10)
+    assert wrong_url.status_code == 403
+    assert db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms") == (before,)
+
+
+def test_status_callbacks_through_the_channel_only_move_forward(production_stack, e2e_pg_url):
+    stack = production_stack
+    Phone(stack, OLA_MOBILE).send("hjelp meg", "BREV")
+    message = stack.sms_to(OLA_MOBILE)[0]
+    status = "SELECT status FROM outbound_sms WHERE provider_sid = :sid"
+    for update in ("sent", "delivered", "sent"):  # the last one arrives late
+        assert stack.twilio.send_status(message["sid"], update).status_code == 200
+    assert db_row(e2e_pg_url, status, sid=message["sid"]) == ("delivered",)
+    forged = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/status",
+                           data={"MessageSid": message["sid"], "MessageStatus": "failed"},
+                           headers={"X-Twilio-Signature": "Zm9yZ2Vk"}, timeout=10)
+    assert forged.status_code == 403
+    assert db_row(e2e_pg_url, status, sid=message["sid"]) == ("delivered",)
