@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 from urllib.parse import parse_qsl
@@ -41,6 +42,9 @@ log = logging.getLogger(__name__)
 
 TWIML_EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 SEEN_TTL = 7 * 24 * 3600
+# Turns share the event loop with the webhook: a burst of CPU-bound turns must not delay
+# Twilio's acknowledgements, so only a few run at once; the rest wait in their queues.
+TURN_CONCURRENCY = int(os.environ.get("SMS_TURN_CONCURRENCY", "2"))
 STOP_WORDS = {"STOPP", "STOP", "AVSLUTT"}
 START_WORDS = {"START"}
 HELP_WORDS = {"HJELP", "HELP"}
@@ -79,6 +83,7 @@ class SmsInput(InputChannel):
         self.seen = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
         self.queues: Dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
         self.workers: Dict[str, asyncio.Task] = {}
+        self.turn_slots: Optional[asyncio.Semaphore] = None
         self.on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
 
     # --- helpers running the portal's (synchronous) database code off the event loop
@@ -158,10 +163,13 @@ class SmsInput(InputChannel):
 
     async def _drain(self, key: str) -> None:
         queue = self.queues[key]
+        if self.turn_slots is None:
+            self.turn_slots = asyncio.Semaphore(TURN_CONCURRENCY)
         while not queue.empty():
             inbound_id = queue.get_nowait()
             try:
-                await self._handle(key, inbound_id)
+                async with self.turn_slots:
+                    await self._handle(key, inbound_id)
             except Exception:
                 log.exception("SMS %s could not be handled", inbound_id)
             finally:
