@@ -1,6 +1,7 @@
 """Fixtures: the portal app on SQLite and on the real PostgreSQL, a frozen clock, demo data."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -164,9 +165,9 @@ def login(app, clock, demo) -> Callable[..., Dict[str, str]]:
     return _login
 
 
-@pytest.fixture
-def live_portal(app):
-    """The portal app served over real HTTP on a free port, for the action server's client."""
+@contextlib.contextmanager
+def serve(app):
+    """A WSGI app served over real HTTP on a free port, in a thread; yields its base URL."""
     import threading
 
     from werkzeug.serving import make_server
@@ -174,9 +175,19 @@ def live_portal(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_portal(app):
+    """The portal app served over real HTTP, for the action server's client."""
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from datetime import datetime
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from portal.app import create_app
 from portal.clock import FrozenClock
@@ -17,7 +16,7 @@ from portal.config import Settings
 from portal.models import AuditEvent, Channel, Citizen, KindergartenOffer, OfferStatus
 from portal.services.demo import load_demo
 from portal.services.sessions import start_session
-from tests.conftest import DISPATCH_TOKEN, KARI, SERVICE_TOKEN, T0, _truncate_all
+from tests.conftest import DISPATCH_TOKEN, KARI, SERVICE_TOKEN, T0, _truncate_all, serve
 
 REQUESTS = 20
 
@@ -41,13 +40,8 @@ def pg_app(pg_schema_url, tmp_path):
 
 @pytest.fixture
 def server_url(pg_app):
-    server = make_server("127.0.0.1", 0, pg_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve(pg_app) as url:
+        yield url
 
 
 def _sessions(app, count: int) -> list:
