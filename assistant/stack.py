@@ -1,6 +1,7 @@
 """The whole assistant: portal, action server and Rasa, started in order and healthy."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,7 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
         "rasa", python_module(
             "channels.rasa_main", "run", "--model", str(model), "--enable-api",
             f"--auth-token={runtime.rasa_auth_token}", "--port", str(runtime.rasa_port),
+            "--interface", os.environ.get("RASA_INTERFACE", "127.0.0.1"),
             "--credentials", str(runtime.credentials_file),
             "--endpoints", str(runtime.endpoints_file), *level),
         f"{runtime.rasa_url}/status?token={runtime.rasa_auth_token}")

@@ -80,7 +80,8 @@ class SmsInput(InputChannel):
         self.settings = settings
         self.validator = RequestValidator(auth_token) if auth_token else None
         self.portal = Portal(settings, clock or Clock())
-        self.seen = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+        self.seen = (redis.Redis.from_url(settings.redis_url, socket_timeout=1)
+                     if settings.redis_url else None)
         self.queues: Dict[str, asyncio.Queue] = defaultdict(asyncio.Queue)
         self.workers: Dict[str, asyncio.Task] = {}
         self.turn_slots: Optional[asyncio.Semaphore] = None
@@ -106,6 +107,19 @@ class SmsInput(InputChannel):
         if self.seen is None:
             return True  # the database's unique MessageSid decides
         return bool(self.seen.set(f"assistant:sms:sid:{message_sid}", 1, nx=True, ex=SEEN_TTL))
+
+    def _forget_sighting(self, message_sid: str) -> None:
+        if self.seen is not None:
+            self.seen.delete(f"assistant:sms:sid:{message_sid}")
+
+    async def _accept(self, message_sid: str, phone: str, form: Dict[str, str]) -> None:
+        """Logs an inbound SMS in the database and queues it for its sender's turn."""
+        row = await self._db(
+            conversation.record_inbound, self.settings, message_sid=message_sid, phone=phone,
+            body=(form.get("Body") or "")[:1600], num_media=int(form.get("NumMedia") or 0),
+            now=self.portal.clock.now())
+        if row is not None:
+            self._queue(row.sender_key, row.id)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         self.on_new_message = on_new_message
@@ -133,12 +147,14 @@ class SmsInput(InputChannel):
             if not message_sid or not phone:
                 return response.text("Bad Request", status=400)
             if self._first_sighting(message_sid):
-                row = await self._db(
-                    conversation.record_inbound, self.settings, message_sid=message_sid,
-                    phone=phone, body=(form.get("Body") or "")[:1600],
-                    num_media=int(form.get("NumMedia") or 0), now=self.portal.clock.now())
-                if row is not None:
-                    self._queue(row.sender_key, row.id)
+                # Shielded: once the SMS is logged it is queued, even if Twilio hangs up.
+                accepted = asyncio.ensure_future(self._accept(message_sid, phone, form))
+                try:
+                    await asyncio.shield(accepted)
+                except Exception:
+                    log.exception("inbound SMS could not be logged; Twilio may retry it")
+                    self._forget_sighting(message_sid)
+                    return response.text("Try again", status=503)
             return response.text(TWIML_EMPTY, content_type="text/xml")
 
         @sms.route("/status", methods=["POST"])
