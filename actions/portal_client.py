@@ -49,7 +49,10 @@ class PortalClient:
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=self.timeout)
+            # Idle connections are dropped before gunicorn's 2 s keep-alive closes them, so a
+            # request never lands on a connection the portal is closing.
+            connector = aiohttp.TCPConnector(keepalive_timeout=1)
+            self._http = aiohttp.ClientSession(timeout=self.timeout, connector=connector)
         return self._http
 
     async def close(self) -> None:

@@ -79,6 +79,7 @@ class Runtime:
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
             "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             "PYTHONUNBUFFERED": "1",
+            "RASA_TELEMETRY_ENABLED": "false",  # citizens' conversations send nothing out
             "PUBLIC_BASE_URL": s.public_base_url,
             "TWILIO_AUTH_TOKEN": s.twilio_auth_token or "",
         })
