@@ -7,10 +7,9 @@ from portal.config import Settings
 
 
 def _portal_context():
-    from portal.app import Portal
-    from portal.clock import Clock
+    from portal.bootstrap import Portal
 
-    return Portal(Settings.from_env(), Clock())
+    return Portal.from_env()
 
 
 @click.group()
@@ -147,7 +146,8 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     import threading
 
     from portal.sms.dispatcher import SendPolicy
-    from portal.sms.worker import SmsContext, run
+    from portal.bootstrap import Portal
+    from portal.sms.worker import run
 
     settings = Settings.from_env()
     try:
@@ -160,7 +160,7 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}
-    context = SmsContext.open(settings)
+    context = Portal(settings)
     how = ("sending through Twilio" if settings.twilio_configured else
            "without Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER or "
            "TWILIO_MESSAGING_SERVICE_SID unset): SMS stay in the dev outbox")

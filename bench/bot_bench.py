@@ -214,7 +214,7 @@ def citizens_yaml(citizens: List[Citizen], demo: Dict[str, Any], seed: int) -> D
 def seed_portal(settings, citizens: List[Citizen], var_dir: Path, seed: int) -> Dict[str, int]:
     """Migrates the portal database and loads the demo municipality and the bench's citizens
     with the project's own loader (portal.services.demo.load_demo), as tests/conftest.py does."""
-    from portal.app import Portal
+    from portal.bootstrap import Portal
     from portal.clock import Clock
     from portal.migrate import upgrade
     from portal.services.demo import DEMO_FILE, load_demo

@@ -434,7 +434,7 @@ class Stack:
         import redis
         from sqlalchemy import create_engine, text
 
-        from portal.app import Portal
+        from portal.bootstrap import Portal
         from portal.clock import Clock
         from portal.migrate import upgrade
         from portal.services.demo import load_demo

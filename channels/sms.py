@@ -29,7 +29,7 @@ from sanic.request import Request
 from twilio.request_validator import RequestValidator
 
 from actions.language import detect
-from portal.app import Portal
+from portal.bootstrap import Portal
 from portal.clock import Clock
 from portal.config import Settings
 from portal.errors import InvalidInput

@@ -3,39 +3,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from apifairy import APIFairy
 from flask import Flask, g
-from flask_marshmallow import Marshmallow
 
+from portal.bootstrap import Portal
 from portal.clock import Clock
 from portal.config import Settings
-from portal.db import make_engine, make_session_factory
-from portal.kv import make_store
-from portal.notifications import LetterNotifier
-
-apifairy = APIFairy()
-ma = Marshmallow()
-
-
-class Portal:
-    """What every request needs: settings, the database and the clock."""
-
-    def __init__(self, settings: Settings, clock: Clock):
-        self.settings = settings
-        self.clock = clock
-        self.engine = make_engine(settings.database_url)
-        self.sessions = make_session_factory(self.engine)
-        self.notifier = LetterNotifier()
-        self.store = make_store(settings.redis_url)
-        self.notifier.subscribe(self.notify_by_sms)
-
-    def notify_by_sms(self, letter) -> None:
-        """Plans the SMS notice for a dispatched letter and sends it when it is due now."""
-        from portal.sms import notices
-
-        with self.sessions() as db:
-            notices.schedule(db, self.settings, letter, now=self.clock.now())
-            notices.send_due(db, self.settings, now=self.clock.now())
+from portal.extensions import apifairy, ma
 
 
 def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = None) -> Flask:
@@ -50,7 +23,7 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
         APIFAIRY_UI_PATH="/docs",
     )
     app.json.ensure_ascii = False
-    app.extensions["portal"] = Portal(settings, clock or Clock())
+    app.extensions["portal"] = Portal(settings, clock)
 
     ma.init_app(app)
     apifairy.init_app(app)

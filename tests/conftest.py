@@ -279,7 +279,7 @@ def embedded_stack(tmp_path_factory, trained_model):
 
 
 def _seed(assistant) -> None:
-    from portal.app import Portal
+    from portal.bootstrap import Portal
     from portal.clock import Clock
 
     portal = Portal(assistant.runtime.settings, Clock())

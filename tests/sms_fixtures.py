@@ -20,7 +20,7 @@ from portal.config import PROJECT_ROOT, Settings
 from portal.models import OutboundSms
 from portal.sms import outbox
 from portal.sms.dispatcher import apply_status_callback
-from portal.sms.worker import SmsContext
+from portal.bootstrap import Portal
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandIn
 
 FROM_NUMBER = "+4759440000"
@@ -96,7 +96,7 @@ def sms_settings(settings, twilio, status_receiver) -> Settings:
 @pytest.fixture
 def sms_portal(sms_settings, clock, status_receiver):
     """What the SMS worker works with, on the test database and the frozen clock."""
-    context = SmsContext.open(sms_settings, clock)
+    context = Portal(sms_settings, clock)
     status_receiver.sessions = context.sessions
     yield context
     context.close()

@@ -43,7 +43,7 @@ class RunningAssistant:
         """Reloads the demo municipality, so each test starts from the same state."""
         from sqlalchemy import delete
 
-        from portal.app import Portal
+        from portal.bootstrap import Portal
         from portal.clock import Clock
         from portal.models import Citizen
         from portal.services.demo import load_demo

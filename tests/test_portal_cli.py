@@ -15,7 +15,7 @@ from portal.models import Citizen, Letter, LetterStatus
 @pytest.fixture
 def cli(database_url, tmp_path, monkeypatch, clock):
     """Runs `assistant ...` with DATABASE_URL on the test database and the frozen clock."""
-    monkeypatch.setattr("portal.clock.Clock", lambda: clock)
+    monkeypatch.setattr("portal.bootstrap.Clock", lambda: clock)
     env = {"DATABASE_URL": database_url, "ASSISTANT_ENV": "test",
            "ASSISTANT_VAR_DIR": str(tmp_path / "cli-var")}
     runner = CliRunner()

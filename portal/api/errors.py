@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from portal.app import apifairy
+from portal.extensions import apifairy
 from portal.errors import PortalError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate
 
-from portal.app import ma
+from portal.extensions import ma
 from portal.models import (
     Channel,
     InvoiceKind,

@@ -229,8 +229,7 @@ def drain(portal, now: Optional[datetime] = None, *, send: Optional[Send] = None
           policy: SendPolicy = DEFAULT_POLICY, limit: int = DEFAULT_BATCH,
           rng: Optional[random.Random] = None) -> DrainResult:
     """One pass of the outbox worker: claim what is due at `now`, then send it."""
-    # `portal`: anything with settings, sessions and clock (`Portal`, or the worker's
-    # `SmsContext`). `send` defaults to Twilio per the settings.
+    # `portal`: the `Portal` of `portal.bootstrap`. `send` defaults to Twilio per the settings.
     if send is None:  # before claiming: a configuration error must not strand claimed rows
         from portal.sms.twilio_client import TwilioSender
 

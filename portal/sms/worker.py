@@ -3,39 +3,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
 
-from portal.clock import Clock
-from portal.config import Settings
-from portal.db import make_engine, make_session_factory
 from portal.sms import notices
 from portal.sms.dispatcher import (DEFAULT_BATCH, DEFAULT_POLICY, DrainResult, Send, SendPolicy,
                                    drain)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SmsContext:
-    """What draining the outbox needs: the portal's `Portal` without the web app."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker
-    clock: Clock
-
-    @classmethod
-    def open(cls, settings: Settings, clock: Optional[Clock] = None) -> "SmsContext":
-        engine = make_engine(settings.database_url)
-        return cls(settings, engine, make_session_factory(engine), clock or Clock())
-
-    def close(self) -> None:
-        self.engine.dispose()
 
 
 def send_due_notices(context) -> int:
