@@ -227,7 +227,7 @@ def e2e_pg_url() -> str:
 def e2e_redis_url() -> str:
     import redis
 
-    url = "redis://127.0.0.1:6379/13"
+    url = os.environ.get("TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
     try:
         redis.Redis.from_url(url).flushdb()
     except redis.RedisError as exc:
