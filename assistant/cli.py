@@ -181,8 +181,8 @@ def _interrupt(_signum, _frame):
 @main.command()
 def up() -> None:
     """Run everything on this machine: portal, action server, Rasa and the web chat."""
+    import logging
     import signal
-    import time
 
     from assistant.processes import Supervisor
     from assistant.runtime import Runtime
@@ -200,6 +200,10 @@ def up() -> None:
             db.commit()
             click.echo(f"Loaded the demo municipality ({len(report.created)} citizens).")
     supervisor = Supervisor(runtime.child_env(), log_dir=runtime.settings.var_dir / "logs")
+    supervisor.log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        handlers=[logging.StreamHandler(),
+                                  logging.FileHandler(supervisor.log_dir / "supervisor.log")])
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         start_stack(runtime, supervisor)
@@ -210,9 +214,7 @@ The assistant is running.
         if runtime.settings.dev_outbox:
             click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
         click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")
-        while (dead := supervisor.dead()) is None:
-            time.sleep(1)
-        raise click.ClickException(f"{dead.name} stopped unexpectedly; see {dead.log_path}")
+        supervisor.run_forever()  # a process that exits is restarted; the others keep running
     except KeyboardInterrupt:
         click.echo("\nStopping …")
     finally:

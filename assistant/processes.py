@@ -1,6 +1,7 @@
-"""Starting, watching and stopping the assistant's processes."""
+"""Starting, watching, restarting and stopping the assistant's processes."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -10,9 +11,15 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from portal.config import PROJECT_ROOT
+
+log = logging.getLogger("assistant.supervisor")
+
+# Restart back-off: 1 s, doubling to at most 60 s; a process that stayed up this long
+# is considered healthy again and its next crash starts from 1 s.
+FIRST_BACKOFF, MAX_BACKOFF, STABLE_AFTER = 1.0, 60.0, 60.0
 
 
 @dataclass
@@ -22,50 +29,114 @@ class Service:
     health_url: str
     process: Optional[subprocess.Popen] = None
     log_path: Optional[Path] = None
+    headers: Dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = FIRST_BACKOFF
+    restart_at: Optional[float] = None  # set while the service waits to be started again
 
 
-def is_healthy(url: str) -> bool:
+def is_healthy(url: str, headers: Optional[Dict[str, str]] = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=2) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
+    except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def exit_reason(returncode: int) -> str:
+    """'exit code 1' or 'killed by SIGKILL'."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
 
 
 @dataclass
 class Supervisor:
-    """Runs services as child processes in their own process groups; stops them all together."""
+    """Runs services as child processes in their own process groups.
+
+    `keep_alive` restarts a service that exited, with a growing back-off, and leaves the
+    others running; `stop` ends them all together.
+    """
 
     env: Dict[str, str]
     log_dir: Optional[Path] = None
     services: List[Service] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
 
-    def start(self, name: str, args: List[str], health_url: str) -> Service:
-        service = Service(name, args, health_url)
+    def start(self, name: str, args: List[str], health_url: str,
+              headers: Optional[Dict[str, str]] = None) -> Service:
+        service = Service(name, args, health_url, headers=dict(headers or {}))
+        self._spawn(service)
+        self.services.append(service)
+        return service
+
+    def _spawn(self, service: Service) -> None:
         output = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            service.log_path = self.log_dir / f"{name}.log"
+            service.log_path = self.log_dir / f"{service.name}.log"
             output = open(service.log_path, "ab")
-        service.process = subprocess.Popen(
-            args, env=self.env, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT
-            if output else None, start_new_session=True)
-        self.services.append(service)
-        return service
+        try:
+            service.process = subprocess.Popen(
+                service.args, env=self.env, cwd=PROJECT_ROOT, stdout=output,
+                stderr=subprocess.STDOUT if output else None, start_new_session=True)
+        finally:
+            if output is not None:
+                output.close()  # the child keeps its own copy
+        service.started_at = self.clock()
+        service.restart_at = None
 
     def wait_healthy(self, service: Service, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if service.process.poll() is not None:
-                raise RuntimeError(f"{service.name} exited with code {service.process.returncode}"
+                raise RuntimeError(f"{service.name} exited ({exit_reason(service.process.returncode)})"
                                    + (f"; see {service.log_path}" if service.log_path else ""))
-            if is_healthy(service.health_url):
+            if not service.health_url or is_healthy(service.health_url, service.headers):
                 return
             time.sleep(0.3)
         raise RuntimeError(f"{service.name} did not become healthy within {timeout:.0f} s")
 
     def dead(self) -> Optional[Service]:
         return next((s for s in self.services if s.process.poll() is not None), None)
+
+    def keep_alive(self) -> List[Service]:
+        """One look at every service: schedules or performs restarts. Returns those restarted."""
+        now = self.clock()
+        restarted = []
+        for service in self.services:
+            code = service.process.poll()
+            if code is None:
+                if now - service.started_at >= STABLE_AFTER:
+                    service.backoff = FIRST_BACKOFF
+                continue
+            if service.restart_at is None:
+                uptime = now - service.started_at
+                if uptime >= STABLE_AFTER:
+                    service.backoff = FIRST_BACKOFF
+                service.restart_at = now + service.backoff
+                log.warning("%s stopped (%s) after %.0f s; restarting in %.0f s%s",
+                            service.name, exit_reason(code), uptime, service.backoff,
+                            f"; see {service.log_path}" if service.log_path else "")
+                service.backoff = min(service.backoff * 2, MAX_BACKOFF)
+            elif now >= service.restart_at:
+                self._spawn(service)
+                service.restarts += 1
+                log.warning("%s restarted (restart %d, pid %d)", service.name,
+                            service.restarts, service.process.pid)
+                restarted.append(service)
+        return restarted
+
+    def run_forever(self, interval: float = 0.5) -> None:
+        """Watches the services until interrupted (KeyboardInterrupt)."""
+        while True:
+            self.keep_alive()
+            time.sleep(interval)
 
     def stop(self, timeout: float = 15) -> None:
         for service in reversed(self.services):

@@ -19,6 +19,7 @@ class Runtime:
     actions_port: int
     rasa_auth_token: str
     webchat_secret: str
+    action_server_token: str
     base_env: Dict[str, str]
 
     @classmethod
@@ -35,7 +36,8 @@ class Runtime:
         return cls(settings=settings, rasa_port=int(env.get("RASA_PORT", "5005")),
                    actions_port=int(env.get("ACTIONS_PORT", "5055")),
                    rasa_auth_token=secret("RASA_AUTH_TOKEN"),
-                   webchat_secret=secret("WEBCHAT_SECRET"), base_env=dict(env))
+                   webchat_secret=secret("WEBCHAT_SECRET"),
+                   action_server_token=secret("ACTION_SERVER_TOKEN"), base_env=dict(env))
 
     @property
     def production_stores(self) -> bool:
@@ -77,6 +79,7 @@ class Runtime:
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "WEBCHAT_SECRET": self.webchat_secret,
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
+            "ACTION_SERVER_TOKEN": self.action_server_token,
             "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             "PYTHONUNBUFFERED": "1",
             "RASA_TELEMETRY_ENABLED": "false",  # citizens' conversations send nothing out

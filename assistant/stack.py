@@ -18,8 +18,7 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
     portal = supervisor.start("portal", python_module("assistant.cli", "portal"),
                               f"{runtime.portal_url}/health")
     actions = supervisor.start(
-        "actions", python_module("channels.rasa_main", "run", "actions", "--actions", "actions",
-                                 "--port", str(runtime.actions_port)),
+        "actions", python_module("actions.server", "--port", str(runtime.actions_port)),
         f"http://127.0.0.1:{runtime.actions_port}/health")
     level = ["--debug"] if log_level == "debug" else []
     rasa = supervisor.start(

@@ -1,7 +1,18 @@
-"""Tracker stores that mask personal data before any event is persisted."""
+"""Tracker stores that mask personal data before any event is persisted.
+
+Rasa's `SQLTrackerStore.session_scope` turns every `ValueError` raised while a session is open
+into `print_error_and_exit`, meant for a missing PostgreSQL schema at start-up. A lone UTF-16
+surrogate in a sender id is a `UnicodeEncodeError` (a `ValueError`) in the database driver, so
+one hostile request ended the whole Rasa process. Here the schema is checked once, when the
+store is created, and errors while serving a request stay errors of that request.
+"""
 from __future__ import annotations
 
-from rasa.core.tracker_store import InMemoryTrackerStore, RedisTrackerStore, SQLTrackerStore
+import contextlib
+from typing import Generator
+
+from rasa.core.tracker_store import (InMemoryTrackerStore, RedisTrackerStore, SQLTrackerStore,
+                                     ensure_schema_exists)
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
 from channels.redaction import redact_event
@@ -22,6 +33,23 @@ class RedactingMixin:
 
 class RedactingSQLTrackerStore(RedactingMixin, SQLTrackerStore):
     """SQLite (embedded default) or PostgreSQL (production)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        session = self.sessionmaker()
+        try:
+            ensure_schema_exists(session)  # ValueError at start-up: the schema is missing
+        finally:
+            session.close()
+
+    @contextlib.contextmanager
+    def session_scope(self) -> Generator:
+        """A session for one operation; its errors propagate to the request, never exit."""
+        session = self.sessionmaker()
+        try:
+            yield session
+        finally:
+            session.close()
 
 
 class RedactingRedisTrackerStore(RedactingMixin, RedisTrackerStore):

@@ -28,10 +28,11 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     ma.init_app(app)
     apifairy.init_app(app)
 
-    from portal.api import dev, dispatch, errors, handoffs, health, invoices, letters, login
-    from portal.api import offers, properties, reports
+    from portal.api import dev, dispatch, errors, handoffs, health, invoices, json_body, letters
+    from portal.api import login, offers, properties, reports
 
     errors.register(app)
+    json_body.register(app)
     for module in (health, login, letters, offers, invoices, properties, handoffs, dispatch,
                    reports):
         app.register_blueprint(module.bp)

@@ -19,6 +19,13 @@ class PortalError(Exception):
         self.details = details or {}
 
 
+class MalformedRequest(PortalError):
+    """The request could not be read at all (broken or hostile JSON)."""
+
+    status = 400
+    code = "malformed_request"
+
+
 class InvalidInput(PortalError):
     status = 422
     code = "invalid_input"

@@ -105,3 +105,38 @@ def test_error_codes_are_stable(client, login, demo):
         "invalid_input"
     details = client.get("/api/v1/me/letters?limit=x", headers=headers).json["error"]["details"]
     assert "limit" in details["fields"]["query"]
+
+
+# Raw bodies that Python's JSON parser accepts or chokes on, but the portal must refuse with a
+# 400 before anything reads them: they used to give 500s (hostile-input run against `make up`).
+HOSTILE_BODIES = [
+    ("lone surrogate", b'{"fnr": "14838542035", "channel": "sms", "conversation_id": "\\ud800"}'),
+    ("lone surrogate key", b'{"\\udfff": 1, "fnr": "14838542035"}'),
+    ("deep nesting", b'{"fnr": ' + b"[" * 30_000 + b"]" * 30_000 + b"}"),
+    ("nested past the limit", b'{"fnr": ' + b"[" * 30 + b"]" * 30 + b"}"),
+    ("huge integer", b'{"fnr": 1' + b"0" * 5000 + b"}"),
+    ("integer past 64 bits", b'{"fnr": 18446744073709551616}'),
+    ("NaN", b'{"fnr": NaN}'),
+    ("Infinity", b'{"fnr": 1e999}'),
+    ("not UTF-8", b'{"fnr": "\xff\xfe"}'),
+    ("truncated", b'{"fnr": "1483'),
+]
+HOSTILE_TARGETS = [("/api/v1/login/code", "service"), ("/api/v1/login/verify", "service"),
+                   ("/api/v1/dispatch/letters", "dispatch"),
+                   ("/api/v1/me/offers/1/answer", "citizen"), ("/api/v1/handoffs", "service")]
+
+
+def test_hostile_json_bodies_get_400(client, app, demo, login, service_headers,
+                                     dispatch_headers):
+    headers = {"citizen": login(KARI), "service": service_headers, "dispatch": dispatch_headers}
+    before = _counts(app)
+    for path, who in HOSTILE_TARGETS:
+        for name, body in HOSTILE_BODIES:
+            response = client.post(path, data=body, headers={
+                **headers[who], "Content-Type": "application/json"})
+            case = f"{name} to {path}"
+            assert response.status_code == 400, (case, response.status_code, response.data)
+            assert response.json["error"]["code"] == "malformed_json", case
+            assert response.json["error"]["message"], case
+    assert _counts(app) == before
+    assert client.get("/health").status_code == 200

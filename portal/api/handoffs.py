@@ -17,7 +17,8 @@ bp = Blueprint("handoffs", __name__, url_prefix="/api/v1/handoffs")
 @service_token_required
 @body(HandoffInSchema)
 @response(HandoffSchema, 201)
-@other_responses({401: (ErrorSchema, "Missing or wrong service token")})
+@other_responses({200: (HandoffSchema, "An open request for this conversation already exists"),
+                  401: (ErrorSchema, "Missing or wrong service token")})
 def create_handoff(payload):
     """Queue a conversation for a caseworker; a logged-in citizen is named on the request"""
     db = get_db()
