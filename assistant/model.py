@@ -29,9 +29,13 @@ def model_path(models_dir: Path, root: Path = PROJECT_ROOT) -> Path:
     return models_dir / f"bot-{fingerprint(root)}.tar.gz"
 
 
+def training_data_dirs(root: Path = PROJECT_ROOT) -> list:
+    """The folders of training data, relative to the root (out_of_scope/ holds the sources)."""
+    return [d for d in ("data/nlu", "data/rules", "data/stories") if (root / d).exists()]
+
+
 def train_args(out: Path, fixed_name: str, root: Path = PROJECT_ROOT) -> list:
-    data = [str(root / d) for d in ("data/nlu", "data/rules", "data/stories")
-            if (root / d).exists()]
+    data = [str(root / d) for d in training_data_dirs(root)]
     return [sys.executable, "-m", "channels.rasa_main", "train", "--config",
             str(root / "config.yml"), "--domain", str(root / "bot" / "domain"),
             "--data", *data, "--out", str(out), "--fixed-model-name", fixed_name]
