@@ -132,3 +132,18 @@ def test_production_refuses_to_start_without_a_token():
                             timeout=60)
     assert result.returncode != 0
     assert "ACTION_SERVER_TOKEN must be set" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["endpoints.yml", "endpoints.production.yml"])
+def test_rasa_sends_the_token_from_its_endpoints(name, monkeypatch):
+    from rasa.core.utils import read_endpoints_from_path
+
+    for variable in ("TRACKER_DB_HOST", "TRACKER_DB_PORT", "TRACKER_DB_NAME", "TRACKER_DB_USER",
+                     "TRACKER_DB_PASSWORD", "TRACKER_DB_OPTIONS", "LOCK_REDIS_HOST",
+                     "LOCK_REDIS_PORT", "LOCK_REDIS_DB", "LOCK_REDIS_PASSWORD",
+                     "TRACKER_SQLITE_PATH"):
+        monkeypatch.setenv(variable, "1")
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")
+    monkeypatch.setenv("ACTION_SERVER_TOKEN", TOKEN)
+    endpoints = read_endpoints_from_path(str(PROJECT_ROOT / "bot" / name))
+    assert endpoints.action.headers == {"Authorization": f"Bearer {TOKEN}"}

@@ -57,5 +57,5 @@ def test_a_killed_action_server_comes_back_and_the_bot_answers_again(embedded_st
     assert {s.name: s.process.pid for s in stack.supervisor.services if s.name != "actions"} \
         == others
     assert all(s.process.poll() is None for s in stack.supervisor.services)
-    reply = stack.rest("e2e-after-restart", "vis brevene mine")
-    assert any("fødselsnummer" in (m.get("text") or "") for m in reply)
+    reply = stack.rest("e2e-after-restart", "vis brevene mine")  # needs the action server
+    assert any("fødselsnummer" in (m.get("text") or "").lower() for m in reply), reply
