@@ -80,6 +80,7 @@ TEXTS = {
     "queue_empty_hint": ("Når en innbygger ber om å snakke med en person, kommer samtalen hit.",
                          "When a citizen asks to talk to a person, the conversation "
                          "appears here."),
+    "queue_count": ("{count} samtaler venter.", "{count} conversations waiting."),
     "queue_updated": ("Køen er oppdatert kl. {time}.", "Queue updated at {time}."),
     "staff_title": ("Ansatte", "Staff"),
     "staff_caption": ("Alle ansattkontoer", "All staff accounts"),

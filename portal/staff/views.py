@@ -15,7 +15,7 @@ from portal.models import StaffMember, StaffRole
 from portal.services.audit import record
 from portal.staff import accounts
 from portal.staff.auth import current_staff, end_session, error_page, staff_login_required
-from portal.staff.auth import start_session
+from portal.staff.auth import start_session, translate
 from portal.staff.texts import LANGUAGES
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -225,8 +225,14 @@ def home():
 @bp.get("/queue")
 @staff_login_required()
 def queue():
-    """The queue region alone, for htmx's periodic refresh."""
-    return render_template("staff/_queue.html", conversations=[], updated=_local_time(now()))
+    """The queue region alone, for htmx's periodic refresh; a changed count is announced."""
+    conversations: list = []  # the conversation gateway fills the queue
+    seen = request.args.get("seen", "")
+    announce = None
+    if seen.isdigit() and int(seen) != len(conversations):
+        announce = translate("queue_count", count=len(conversations))
+    return render_template("staff/_queue.html", conversations=conversations,
+                           updated=_local_time(now()), announce=announce)
 
 
 # --- staff administration ----------------------------------------------------------------
@@ -259,7 +265,7 @@ def staff_add():
         field = {"invalid_email": "email", "staff_exists": "email",
                  "invalid_name": "name"}.get(exc.code, "email")
         return _staff_page(exc.status, form=form, error=exc.code, error_field=field)
-    link = f"{settings().portal_public_url}{url_for('staff.setup', token=token)}"
+    link = url_for("staff.setup", token=token, _external=True)  # where the admin reached us
     return _staff_page(201, added=member, setup_link=link,
                        hours=settings().staff_setup_link_hours)
 
