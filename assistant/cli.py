@@ -296,7 +296,8 @@ def up() -> None:
         click.echo(f"""
 The assistant is running.
   Web chat:    {runtime.rasa_url}/webhooks/webchat/
-  Portal API:  {runtime.portal_url}/docs""")
+  Portal API:  {runtime.portal_url}/docs
+  Staff:       {runtime.portal_url}/staff/  (create accounts with `assistant staff add`)""")
         if runtime.settings.dev_outbox:
             click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
         click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")
