@@ -387,3 +387,12 @@ def test_admin_adds_and_disables_staff_with_audit(client, clock, app, db):
     by_admin = [(a, t) for a, t, i in _actions(db, actor_id=f"staff:{admin.id}")]
     assert ("staff.add", ActorType.ADMIN) in by_admin
     assert ("staff.disable", ActorType.ADMIN) in by_admin
+
+
+def test_the_queue_region_announces_only_a_changed_count(client, clock, app):
+    log_in(client, clock, create_staff(app, clock, "kai@bergen.kommune.no"))
+    same = client.get("/staff/queue?seen=0", headers={"HX-Request": "true"})
+    assert same.status_code == 200 and "Ingen samtaler venter" in same.get_data(True)
+    assert "hx-swap-oob" not in same.get_data(True)
+    changed = client.get("/staff/queue?seen=3", headers={"HX-Request": "true"}).get_data(True)
+    assert '<div id="staff-live" hx-swap-oob="innerHTML">0 samtaler venter.</div>' in changed

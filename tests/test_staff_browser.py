@@ -104,7 +104,16 @@ def test_set_up_enrol_log_out_and_log_in(browser, portal_url, app, clock, databa
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
 
-    page.get_by_role("button", name="Logg ut").click()
+    # An htmx refresh of the queue keeps the focus where it was and announces a changed count.
+    logout = page.get_by_role("button", name="Logg ut")
+    logout.focus()
+    page.evaluate("htmx.ajax('GET', '/staff/queue?seen=2', {target: '#queue', swap: 'innerHTML'})")
+    expect(page.locator("#staff-live")).to_have_text("0 samtaler venter.")
+    expect(logout).to_be_focused()
+    expect(page.get_by_text("Ingen samtaler venter")).to_be_visible()
+    accessible(page)
+
+    logout.click()
     expect(page.get_by_text("Du er logget ut.")).to_be_visible()
     accessible(page)
     if "sqlite" in database_url:
