@@ -117,11 +117,12 @@ def _allowed(member: StaffMember, role: Optional[str]) -> bool:
     return role is None or ROLE_RANK[member.role] >= ROLE_RANK[StaffRole(role)]
 
 
-def error_page(status: int, title_key: str, message_key: str, *, login_link: bool = False):
+def error_page(status: int, title_key: str, message_key: str, *, login_link: bool = False,
+               **values):
     """A full HTML error page in the staff layout."""
     staff = getattr(g, "staff", None)
     return render_template("staff/error.html", title_key=title_key, message_key=message_key,
-                           login_link=login_link, staff=staff,
+                           values=values, login_link=login_link, staff=staff,
                            next_url=_here() if request.method == "GET" else None), status
 
 
@@ -153,7 +154,7 @@ def staff_login_required(role: Optional[str] = None) -> Callable:
                 get_db().commit()
                 end_session()
                 return error_page(401, "unauthorized_title", "session_expired",
-                                  login_link=True)
+                                  login_link=True, minutes=settings().staff_idle_minutes)
             portal().store.set(SEEN_KEY + session["staff_sid"], at.isoformat(), _seen_ttl())
             g.staff = member
             if not _allowed(member, role):
