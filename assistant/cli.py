@@ -174,6 +174,96 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     click.echo(f"SMS worker stopped: {total.summary()}.")
 
 
+@main.group()
+def staff() -> None:
+    """Staff accounts: caseworkers and admins of the workspace."""
+
+
+def _staff_call(action):
+    """Runs `action(db, portal)` on a migrated database; domain errors become usage errors."""
+    from portal.errors import PortalError
+    from portal.migrate import upgrade
+
+    portal = _portal_context()
+    upgrade(portal.engine)
+    try:
+        with portal.sessions() as db:
+            return action(db, portal)
+    except PortalError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        portal.close()
+
+
+@staff.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--role", type=click.Choice(["caseworker", "admin"]), required=True)
+def staff_add(email: str, name: str, role: str) -> None:
+    """Create an account and print its one-time set-up link."""
+    from portal.models import StaffRole
+    from portal.staff import accounts
+
+    def action(db, portal):
+        settings = portal.settings
+        member, token = accounts.add(db, email=email, name=name, role=StaffRole(role),
+                                     now=portal.clock.now(),
+                                     link_hours=settings.staff_setup_link_hours,
+                                     by=accounts.CLI)
+        click.echo(f"Created {member.role.value} {member.email}. Set-up link (single use, "
+                   f"valid {settings.staff_setup_link_hours} h):")
+        click.echo(f"{settings.portal_public_url}/staff/setup/{token}")
+
+    _staff_call(action)
+
+
+@staff.command("token")
+@click.argument("email")
+def staff_token(email: str) -> None:
+    """Issue a revocable API token for the staff JSON API (printed once)."""
+    from portal.staff import accounts
+
+    def action(db, portal):
+        member = accounts.get(db, email)
+        token = accounts.issue_token(db, member, now=portal.clock.now(), by=accounts.CLI)
+        click.echo(f"API token for {member.email} (shown once; send as 'Authorization: "
+                   "Bearer <token>'):")
+        click.echo(token)
+
+    _staff_call(action)
+
+
+@staff.command("disable")
+@click.argument("email")
+def staff_disable(email: str) -> None:
+    """End an account with all its sessions and tokens."""
+    from portal.staff import accounts
+
+    def action(db, portal):
+        member = accounts.get(db, email)
+        accounts.disable(db, member, now=portal.clock.now(), by=accounts.CLI)
+        click.echo(f"Disabled {member.email}; its sessions and tokens no longer work.")
+
+    _staff_call(action)
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """List staff accounts."""
+    from portal.staff import accounts
+
+    def action(db, portal):
+        members = accounts.list_staff(db)
+        click.echo(f"{'E-mail':<32} {'Name':<24} {'Role':<10} Status")
+        for m in members:
+            status = ("disabled" if not m.active else
+                      "active" if m.totp_enrolled_at else "awaiting set-up")
+            click.echo(f"{m.email:<32} {m.name:<24} {m.role.value:<10} {status}")
+        click.echo(f"{len(members)} staff account(s).")
+
+    _staff_call(action)
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -210,7 +300,8 @@ def up() -> None:
         click.echo(f"""
 The assistant is running.
   Web chat:    {runtime.rasa_url}/webhooks/webchat/
-  Portal API:  {runtime.portal_url}/docs""")
+  Portal API:  {runtime.portal_url}/docs
+  Staff:       {runtime.portal_url}/staff/  (create accounts with `assistant staff add`)""")
         if runtime.settings.dev_outbox:
             click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
         click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")

@@ -1,6 +1,7 @@
 """The portal's Flask app factory."""
 from __future__ import annotations
 
+import secrets
 from typing import Optional
 
 from flask import Flask, g
@@ -23,6 +24,13 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
         APIFAIRY_UI_PATH="/docs",
     )
     app.json.ensure_ascii = False
+    app.config.update(  # the staff pages' session cookie
+        SECRET_KEY=settings.staff_session_secret or secrets.token_urlsafe(32),
+        SESSION_COOKIE_NAME="staff_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.staff_secure_cookies,
+    )
     app.extensions["portal"] = Portal(settings, clock)
 
     ma.init_app(app)
@@ -38,6 +46,12 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
         app.register_blueprint(module.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
+
+    from portal.staff import api as staff_api, auth as staff_auth, views as staff_views
+
+    staff_auth.init_app(app)
+    app.register_blueprint(staff_views.bp)
+    app.register_blueprint(staff_api.bp)
 
     @app.teardown_appcontext
     def close_db(_exc: Optional[BaseException]) -> None:

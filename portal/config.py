@@ -68,6 +68,11 @@ class Settings:
     sms_quiet_hours: Optional[tuple] = (21, 8)  # no notices from 21:00 to 08:00; None: off
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"
+    staff_session_secret: str = ""  # signs staff page sessions (Flask SECRET_KEY)
+    staff_secure_cookies: bool = True  # off only in the demo (plain http on 127.0.0.1)
+    staff_setup_link_hours: int = 24
+    staff_idle_minutes: int = 30
+    portal_public_url: str = "http://127.0.0.1:8000"  # where set-up links point
     extra: dict = field(default_factory=dict)
 
     @property
@@ -122,4 +127,10 @@ class Settings:
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
+            staff_session_secret=secret("STAFF_SESSION_SECRET"),
+            staff_secure_cookies=_flag(env.get("STAFF_SECURE_COOKIES"), environment != "demo"),
+            staff_setup_link_hours=int(env.get("STAFF_SETUP_LINK_HOURS", "24")),
+            staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),
+            portal_public_url=(env.get("PORTAL_PUBLIC_URL")
+                               or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
         )

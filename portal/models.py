@@ -88,6 +88,7 @@ class InvoiceStatus(str, enum.Enum):
 class ActorType(str, enum.Enum):
     CITIZEN = "citizen"
     CASEWORKER = "caseworker"
+    ADMIN = "admin"
     SYSTEM = "system"
 
 
@@ -404,3 +405,67 @@ class SmsNotice(Base):
     status: Mapped[str] = Column(String(10), nullable=False, default="pending")
     sent_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
     outbound_sms_id: Mapped[Optional[int]] = Column(ForeignKey("outbound_sms.id"))
+
+
+class StaffRole(str, enum.Enum):
+    CASEWORKER = "caseworker"
+    ADMIN = "admin"
+
+
+class StaffMember(Base):
+    """A caseworker or admin: password (argon2) plus TOTP; `session_epoch` ends every session."""
+
+    __tablename__ = "staff_members"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    email: Mapped[str] = Column(String(254), nullable=False, unique=True)
+    name: Mapped[str] = Column(String(200), nullable=False)
+    role: Mapped[StaffRole] = Column(_enum(StaffRole, "staff_role"), nullable=False)
+    password_hash: Mapped[Optional[str]] = Column(String(200))
+    totp_secret: Mapped[Optional[str]] = Column(String(64))
+    totp_enrolled_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    totp_last_step: Mapped[Optional[int]] = Column(BigInteger)
+    session_epoch: Mapped[int] = Column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    last_login_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    disabled_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == StaffRole.ADMIN
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class StaffSetupLink(Base):
+    """A one-time link to set a password and enrol TOTP; only its hash is kept."""
+
+    __tablename__ = "staff_setup_links"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    staff_id: Mapped[int] = Column(ForeignKey("staff_members.id", ondelete="CASCADE"),
+                                   nullable=False, index=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    used_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+    staff: Mapped[StaffMember] = relationship(StaffMember)
+
+
+class StaffApiToken(Base):
+    """A revocable bearer token for the staff JSON API; only its hash is kept."""
+
+    __tablename__ = "staff_api_tokens"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    staff_id: Mapped[int] = Column(ForeignKey("staff_members.id", ondelete="CASCADE"),
+                                   nullable=False, index=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    last_used_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    revoked_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+    staff: Mapped[StaffMember] = relationship(StaffMember)

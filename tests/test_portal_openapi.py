@@ -7,12 +7,13 @@ import re
 # pages (the API docs, and the demo SMS outbox page).
 IGNORED_ENDPOINTS = {"static", "apifairy.json", "apifairy.docs", "dev.outbox_page"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+HTML_BLUEPRINTS = ("staff.",)  # the staff workspace pages
 
 
 def _app_operations(app) -> set:
     operations = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in IGNORED_ENDPOINTS:
+        if rule.endpoint in IGNORED_ENDPOINTS or rule.endpoint.startswith(HTML_BLUEPRINTS):
             continue
         path = re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule.rule)
         for method in rule.methods & HTTP_METHODS:

@@ -1,0 +1,1 @@
+"""Staff accounts, login with TOTP, roles, and the workspace pages."""
