@@ -377,7 +377,10 @@ def test_random_gsm_only_strings_are_left_untouched():
 if HAVE_HYPOTHESIS:  # pragma: no cover - depends on the environment
 
     @settings(max_examples=300, deadline=None)
-    @given(st.text(alphabet=st.sampled_from(list(MIXED_ALPHABET)) | st.characters(), max_size=500))
+    # No lone surrogates: SMS text arrives as UTF-8 (webhooks) or comes from the domain, so
+    # it cannot hold one, and the UTF-16 reference count above has no answer for it.
+    @given(st.text(alphabet=st.sampled_from(list(MIXED_ALPHABET))
+                   | st.characters(blacklist_categories=("Cs",)), max_size=500))
     def test_hypothesis_sanitize_and_segments(text):
         check_sanitize_properties(text)
 
