@@ -57,7 +57,7 @@ def _decide_held_out(db: Session, text: str, intent: Optional[str]) -> bool:
         return by_hash
     total, held = db.execute(
         select(func.count(NluAnnotation.id),
-               func.coalesce(func.sum(cast(NluAnnotation.held_out, Float)), 0))
+               func.count(NluAnnotation.id).filter(NluAnnotation.held_out.is_(True)))
         .where(NluAnnotation.intent == intent, NluAnnotation.state == ACCEPTED)).one()
     total, held = int(total) + 1, int(held)
     if held < (total * HELD_OUT_PERCENT) // 100:
