@@ -2,6 +2,10 @@
 URLs, and the training data folder a job trains on."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 import yaml
 
 from assistant.model import fingerprint
@@ -90,3 +94,22 @@ def test_training_folder_has_the_annotations_and_nothing_held_out(db, demo, tmp_
     assert yaml.safe_load((tmp_path / "root" / "config.yml").read_text())["pipeline"][5][
         "epochs"] == 10
     assert fingerprint(tmp_path / "root") != fingerprint(PROJECT_ROOT)
+
+
+@pytest.mark.slow
+def test_exported_annotations_keep_rasa_data_validate_green(db, demo, tmp_path):
+    web = add_conversation(db, Channel.WEBCHAT, "w1", T0)
+    labels = {"koble meg til skranken nå": "human_handoff", "mitt fnr er [fødselsnummer]": "login",
+              "hva blir været i morgen": "out_of_scope", "hei": "greet",  # "hei" is known
+              "asdfgh": "ignore"}
+    for text, label in labels.items():
+        annotate(db, add_message(db, web, text).id, label, staff_id=1, now=T0)
+    db.commit()
+    root = tmp_path / "root"
+    build_training_root(db, root, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "channels.rasa_main", "data", "validate", "--domain",
+         str(root / "bot" / "domain"), "--data", str(root / "data" / "nlu"),
+         str(root / "data" / "rules"), "--config", str(root / "config.yml"),
+         "--fail-on-warnings"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
