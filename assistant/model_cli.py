@@ -142,8 +142,9 @@ def cancel(staff_id: int, job_id: int) -> None:
 
 def _evaluate(portal, db, version_id: int, staff_id: int):
     from portal.training.evaluation import evaluate
-    from portal.training.models import active_version, serving_path
+    from portal.training.models import active_version, get_version, serving_path
 
+    get_version(db, version_id)
     active = active_version(db)
     baseline = serving_path(db, _startup_model(portal))
     work = portal.settings.var_dir / "evaluations" / f"v{version_id}-{int(time.time())}"
@@ -191,13 +192,14 @@ def evaluate(staff_id: int, version_id: int) -> None:
 
 def _swap(version_id: int, staff_id: int, reason: Optional[str], urls, rollback: bool) -> None:
     from portal.errors import PortalError
-    from portal.training.models import ActivationFailed, activate, latest_evaluation, \
-        serving_path
+    from portal.training.models import ActivationFailed, activate, get_version, \
+        latest_evaluation, serving_path
 
     portal = _portal()
     servers = _servers(urls)
     with portal.sessions() as db:
         try:
+            get_version(db, version_id)
             if not rollback:
                 baseline = serving_path(db, _startup_model(portal))
                 if latest_evaluation(db, version_id, baseline) is None:

@@ -113,3 +113,21 @@ def test_exported_annotations_keep_rasa_data_validate_green(db, demo, tmp_path):
          str(root / "data" / "rules"), "--config", str(root / "config.yml"),
          "--fail-on-warnings"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_model_commands_refuse_clearly(database_url, tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    env = {"DATABASE_URL": database_url, "ASSISTANT_ENV": "test",
+           "ASSISTANT_VAR_DIR": str(tmp_path / "var")}
+    runner = CliRunner()
+    for args, message in ((["activate", "--staff-id", "1", "99"], "No model version 99."),
+                          (["rollback", "--staff-id", "1"], "no earlier version"),
+                          (["evaluate", "--staff-id", "1", "99"], "No model version 99"),
+                          (["cancel", "--staff-id", "1", "5"], "No training job 5.")):
+        result = runner.invoke(main, ["model", *args], env=env)
+        assert result.exit_code == 1 and message in result.output, result.output
+    result = runner.invoke(main, ["model", "list"], env=env)
+    assert result.exit_code == 0 and "macro-F1" in result.output
