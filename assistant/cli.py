@@ -268,6 +268,14 @@ def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
 
+def _active_model(portal):
+    """The admin-activated model version, when one is set (else the fingerprint model)."""
+    from portal.training.models import active_model_path
+
+    with portal.sessions() as db:
+        return active_model_path(db)
+
+
 @main.command()
 def up() -> None:
     """Run everything on this machine: portal, action server, Rasa and the web chat."""
@@ -296,7 +304,7 @@ def up() -> None:
                                   logging.FileHandler(supervisor.log_dir / "supervisor.log")])
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        start_stack(runtime, supervisor)
+        start_stack(runtime, supervisor, model=_active_model(portal))
         click.echo(f"""
 The assistant is running.
   Web chat:    {runtime.rasa_url}/webhooks/webchat/
@@ -311,6 +319,11 @@ The assistant is running.
     finally:
         supervisor.stop()
 
+
+from assistant.model_cli import model, nlu_export  # noqa: E402
+
+main.add_command(model)
+main.add_command(nlu_export)
 
 if __name__ == "__main__":
     main()

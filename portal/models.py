@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Date,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -469,3 +470,96 @@ class StaffApiToken(Base):
     revoked_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
     staff: Mapped[StaffMember] = relationship(StaffMember)
+
+class NluAnnotation(Base):
+    """An admin's label for a citizen message text: an intent, out_of_scope, or ignored.
+
+    One row per distinct text (identical messages share it). `held_out` is decided once, when
+    the text is first annotated, and never moves: held-out texts are never trained on and every
+    candidate model is judged on them.
+    """
+
+    __tablename__ = "nlu_annotations"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    message_id: Mapped[Optional[int]] = Column(
+        ForeignKey("transcript_messages.id", ondelete="SET NULL"), index=True)
+    text: Mapped[str] = Column(Text, nullable=False)
+    text_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    intent: Mapped[Optional[str]] = Column(String(60))  # None when ignored
+    state: Mapped[str] = Column(String(10), nullable=False)  # accepted | ignored
+    held_out: Mapped[bool] = Column(Boolean, nullable=False)
+    staff_id: Mapped[int] = Column(Integer, nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+
+
+class TrainingJob(Base):
+    """One background `rasa train`; at most one holds the running slot at a time."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    state: Mapped[str] = Column(String(10), nullable=False)  # running | succeeded | failed
+    # 1 while running, NULL otherwise: the unique constraint admits one running job only.
+    running_slot: Mapped[Optional[int]] = Column(Integer, unique=True)
+    progress: Mapped[int] = Column(Integer, nullable=False, default=0)
+    stage: Mapped[Optional[str]] = Column(String(60))
+    started_by: Mapped[int] = Column(Integer, nullable=False)
+    started_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    host: Mapped[Optional[str]] = Column(String(255))
+    pid: Mapped[Optional[int]] = Column(Integer)
+    log_path: Mapped[Optional[str]] = Column(Text)
+    error: Mapped[Optional[str]] = Column(Text)
+    epochs_scale: Mapped[Optional[float]] = Column(Float)
+    model_version_id: Mapped[Optional[int]] = Column(ForeignKey("model_versions.id"))
+
+
+class ModelVersion(Base):
+    """A trained Rasa model file in the model bank."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    path: Mapped[str] = Column(Text, nullable=False)
+    data_hash: Mapped[str] = Column(String(64), nullable=False)
+    started_by: Mapped[Optional[int]] = Column(Integer)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    size_bytes: Mapped[int] = Column(BigInteger, nullable=False)
+    training_seconds: Mapped[Optional[float]] = Column(Float)
+    annotations: Mapped[int] = Column(Integer, nullable=False, default=0)
+
+
+class ModelEvaluation(Base):
+    """A candidate and the then active model side by side on the held-out set and the
+    conversation tests."""
+
+    __tablename__ = "model_evaluations"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = Column(ForeignKey("model_versions.id"), nullable=False,
+                                       index=True)
+    baseline_id: Mapped[Optional[int]] = Column(ForeignKey("model_versions.id"))
+    baseline_path: Mapped[str] = Column(Text, nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    heldout_size: Mapped[int] = Column(Integer, nullable=False)
+    candidate_macro_f1: Mapped[Optional[float]] = Column(Float)
+    baseline_macro_f1: Mapped[Optional[float]] = Column(Float)
+    candidate_failed_tests: Mapped[int] = Column(Integer, nullable=False)
+    worse: Mapped[bool] = Column(Boolean, nullable=False)
+    report: Mapped[dict] = Column(JSON, nullable=False)
+
+
+class ModelActivation(Base):
+    """A model put into service on every Rasa server (or an attempt that was rolled back)."""
+
+    __tablename__ = "model_activations"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    version_id: Mapped[int] = Column(ForeignKey("model_versions.id"), nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    staff_id: Mapped[Optional[int]] = Column(Integer)
+    ok: Mapped[bool] = Column(Boolean, nullable=False)
+    reason: Mapped[Optional[str]] = Column(Text)
+    servers: Mapped[list] = Column(JSON, nullable=False)
+    seconds: Mapped[Optional[float]] = Column(Float)

@@ -1,0 +1,1 @@
+"""The admin training loop: annotations, background training, evaluation, activation."""
