@@ -47,6 +47,7 @@ class Settings:
     service_token: str = ""
     dispatch_token: str = ""
     identity_key: str = ""
+    outbox_key: str = "test-outbox-key"  # seals one-time codes in the SMS outbox (OUTBOX_KEY)
     port: int = 8000
     allow_synthetic_fnr: bool = True
     dev_outbox: bool = True
@@ -111,6 +112,7 @@ class Settings:
             service_token=secret("PORTAL_SERVICE_TOKEN"),
             dispatch_token=secret("DISPATCH_TOKEN"),
             identity_key=secret("IDENTITY_HASH_KEY"),
+            outbox_key=secret("OUTBOX_KEY"),
             port=int(env.get("PORTAL_PORT", "8000")),
             allow_synthetic_fnr=_flag(env.get("ALLOW_SYNTHETIC_FNR"), not production),
             dev_outbox=_flag(env.get("DEV_SMS_OUTBOX"), not production),

@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import select
@@ -126,7 +126,8 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings, fnr_text
         body = CODE_SMS[citizen.language].format(code=code,
                                                  municipality=settings.municipality_name)
         outbox.enqueue(db, to=citizen.mobile, body=body, purpose="otp", now=now,
-                       citizen_id=citizen.id, sensitive=True, deliver=settings.twilio_configured)
+                       citizen_id=citizen.id, sensitive=True, deliver=settings.twilio_configured,
+                       key=settings.outbox_key, expires_at=now + timedelta(seconds=CODE_TTL))
     reason = None if deliverable else ("no_mobile" if citizen is not None else "unknown")
     # One audit row either way: the log, like the answer, does not tell who is registered.
     record(db, Actor(ActorType.SYSTEM, "login", channel.value), "login.code_requested",
