@@ -250,8 +250,12 @@ def _sent_before(db: Session, row: OutboundSms, send: Send) -> Optional[Tuple[st
         if _classify(exc) is None:
             raise
         raise LookupFailed(str(exc)) from exc
+    taken = set(db.execute(select(OutboundSms.provider_sid).where(
+        OutboundSms.provider_sid.in_([sid for sid, _ in candidates]))).scalars()
+                ) if candidates else set()
+    db.commit()  # hold no transaction (on SQLite: no write lock) while Twilio is called
     for sid, status in candidates:
-        if db.execute(select(OutboundSms.id).where(OutboundSms.provider_sid == sid)).first():
+        if sid in taken:
             continue  # another row's message with the same text
         log.info("SMS %s had gone out as %s before: not sent again", row.id, sid)
         return sid, status
