@@ -12,6 +12,8 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = float(os.environ.get("PORTAL_TIMEOUT_SECONDS", "4"))
+# Code requests answer no sooner than this, known number or not; awaited, holding no thread.
+LOGIN_FLOOR_SECONDS = float(os.environ.get("LOGIN_RESPONSE_FLOOR_MS", "300")) / 1000
 
 
 class PortalUnavailable(Exception):
@@ -45,6 +47,7 @@ class PortalClient:
         self.base_url = (base_url or os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")).rstrip("/")
         self.token = token if token is not None else os.environ.get("PORTAL_SERVICE_TOKEN", "")
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.login_floor = LOGIN_FLOOR_SECONDS
         self._http: Optional[aiohttp.ClientSession] = None
 
     async def _session(self) -> aiohttp.ClientSession:
@@ -85,9 +88,14 @@ class PortalClient:
 
     # Login
     async def request_code(self, fnr: str, conversation: Conversation) -> None:
-        await self.request("POST", "/api/v1/login/code", json={
-            "fnr": fnr, "channel": conversation.channel,
-            "conversation_id": conversation.conversation_id})
+        started = asyncio.get_running_loop().time()
+        try:
+            await self.request("POST", "/api/v1/login/code", json={
+                "fnr": fnr, "channel": conversation.channel,
+                "conversation_id": conversation.conversation_id})
+        finally:
+            elapsed = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, self.login_floor - elapsed))
 
     async def verify_code(self, code: str, conversation: Conversation) -> Dict[str, Any]:
         return await self.request("POST", "/api/v1/login/verify", json={

@@ -1,9 +1,9 @@
 """Removing fødselsnumre, one-time codes and phone numbers from text, events and log lines."""
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict
 
+from portal import logredact
 from portal.privacy import CODE_MARK, FNR_MARK, redact_text
 
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
@@ -45,16 +45,5 @@ def redact_event(event: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def install_log_redaction() -> None:
-    """Every log record created from now on carries a redacted, pre-formatted message."""
-    make_record = logging.getLogRecordFactory()
-
-    def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = make_record(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: keep what logging would have done
-            return record
-        record.msg, record.args = redact_text(message), None
-        return record
-
-    logging.setLogRecordFactory(redacting_record)
+    """Every log record created from now on is masked (message, traceback, stack info)."""
+    logredact.install()

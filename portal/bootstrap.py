@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from portal import logredact
 from portal.clock import Clock
 from portal.config import Settings
 from portal.db import make_engine, make_session_factory
@@ -18,6 +19,7 @@ class Portal:
     """What every request and every worker needs: settings, the database and the clock."""
 
     def __init__(self, settings: Settings, clock: Optional[Clock] = None):
+        logredact.install()  # every process that builds a Portal logs nothing in clear
         self.settings = settings
         self.clock = clock or Clock()
         self.engine = make_engine(settings.database_url)

@@ -47,6 +47,7 @@ class Settings:
     service_token: str = ""
     dispatch_token: str = ""
     identity_key: str = ""
+    outbox_key: str = "test-outbox-key"  # seals one-time codes in the SMS outbox (OUTBOX_KEY)
     port: int = 8000
     allow_synthetic_fnr: bool = True
     dev_outbox: bool = True
@@ -58,6 +59,13 @@ class Settings:
     saving_per_digital_letter_ore: int = 2200
     session_idle_minutes: int = 30
     login_response_floor_ms: int = 300
+    # Code requests (SMS bombing): per fødselsnummer and per mobile a day, per conversation
+    # and per source (the sender's phone or address, where known) an hour, and in all.
+    otp_codes_per_number_per_day: int = 10
+    otp_codes_per_conversation_per_hour: int = 5
+    otp_codes_per_source_per_hour: int = 20
+    otp_codes_global_per_minute: int = 60
+    otp_codes_global_per_hour: int = 1000
     max_body_bytes: int = 64 * 1024
     public_base_url: str = "http://127.0.0.1:5005"
     twilio_account_sid: Optional[str] = None
@@ -109,6 +117,7 @@ class Settings:
             service_token=secret("PORTAL_SERVICE_TOKEN"),
             dispatch_token=secret("DISPATCH_TOKEN"),
             identity_key=secret("IDENTITY_HASH_KEY"),
+            outbox_key=secret("OUTBOX_KEY"),
             port=int(env.get("PORTAL_PORT", "8000")),
             allow_synthetic_fnr=_flag(env.get("ALLOW_SYNTHETIC_FNR"), not production),
             dev_outbox=_flag(env.get("DEV_SMS_OUTBOX"), not production),
@@ -119,6 +128,12 @@ class Settings:
             ),
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "30")),
             login_response_floor_ms=int(env.get("LOGIN_RESPONSE_FLOOR_MS", "300")),
+            otp_codes_per_number_per_day=int(env.get("OTP_CODES_PER_NUMBER_PER_DAY", "10")),
+            otp_codes_per_conversation_per_hour=int(
+                env.get("OTP_CODES_PER_CONVERSATION_PER_HOUR", "5")),
+            otp_codes_per_source_per_hour=int(env.get("OTP_CODES_PER_SOURCE_PER_HOUR", "20")),
+            otp_codes_global_per_minute=int(env.get("OTP_CODES_GLOBAL_PER_MINUTE", "60")),
+            otp_codes_global_per_hour=int(env.get("OTP_CODES_GLOBAL_PER_HOUR", "1000")),
             public_base_url=(env.get("PUBLIC_BASE_URL")
                              or f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}").rstrip("/"),
             sms_quiet_hours=_hours(env.get("SMS_QUIET_HOURS", "21-8")),

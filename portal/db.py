@@ -29,7 +29,7 @@ def make_engine(url: str) -> Engine:
     """Creates an engine; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, future=True, connect_args={"check_same_thread": False, "timeout": 30}
+            url, future=True, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
         )
 
         @event.listens_for(engine, "connect")
@@ -49,7 +49,8 @@ def make_engine(url: str) -> Engine:
 
         return engine
     # No pre-ping (a round trip per checkout); connections are recycled instead.
-    return create_engine(url, future=True, pool_recycle=1800, pool_size=5, max_overflow=5)
+    # hide_parameters: errors and logs never carry bound values (fødselsnumre, phone numbers).
+    return create_engine(url, future=True, hide_parameters=True, pool_recycle=1800, pool_size=5, max_overflow=5)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Dict, Optional, Protocol, Tuple
 
 import redis
@@ -18,6 +19,46 @@ class KeyValueStore(Protocol):
     def delete(self, key: str) -> bool: ...
 
     def ttl(self, key: str) -> int: ...
+
+    def take_attempt(self, keys: "AttemptKeys", rules: "AttemptRules") -> "Attempt": ...
+
+
+@dataclass(frozen=True)
+class AttemptKeys:
+    """The keys one guess touches: the account's failures, lock and back-off, the code's tries."""
+
+    failures: str
+    lock: str
+    backoff: str
+    tries: str
+
+
+@dataclass(frozen=True)
+class AttemptRules:
+    free_failures: int
+    max_backoff: int
+    lock_after: int
+    lock_seconds: int
+    failure_memory: int
+    tries_ttl: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """`allowed`, or `locked`/`backoff` with the seconds left; a taken attempt counts as a failure
+    until a success clears the account."""
+
+    outcome: str
+    retry_after: int = 0
+    failures: int = 0
+    tries: int = 0
+
+
+def backoff_seconds(failures: int, rules: AttemptRules) -> int:
+    """No wait for the first few failures, then doubling waits up to a cap."""
+    if failures <= rules.free_failures:
+        return 0
+    return min(rules.max_backoff, 2 ** min(failures - rules.free_failures, 30))
 
 
 class MemoryStore:
@@ -49,10 +90,7 @@ class MemoryStore:
 
     def incr(self, key: str, ttl: int) -> int:
         with self._lock:
-            item = self._live(key)
-            value = int(item[0]) + 1 if item else 1
-            self._data[key] = (str(value), item[1] if item else self._now() + ttl)
-            return value
+            return self._incr(key, ttl)
 
     def delete(self, key: str) -> bool:
         with self._lock:
@@ -63,6 +101,48 @@ class MemoryStore:
             item = self._live(key)
             return max(0, int(item[1] - self._now() + 0.999)) if item else 0
 
+    def _incr(self, key: str, ttl: int) -> int:
+        item = self._live(key)
+        value = int(item[0]) + 1 if item else 1
+        self._data[key] = (str(value), item[1] if item else self._now() + ttl)
+        return value
+
+    def take_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> Attempt:
+        """Checks lock and back-off and counts the guess, all under the one lock."""
+        with self._lock:
+            for key, outcome in ((keys.lock, "locked"), (keys.backoff, "backoff")):
+                item = self._live(key)
+                if item:
+                    return Attempt(outcome, max(1, int(item[1] - self._now() + 0.999)))
+            failures = self._incr(keys.failures, rules.failure_memory)
+            tries = self._incr(keys.tries, rules.tries_ttl)
+            if failures >= rules.lock_after:
+                self._data[keys.lock] = ("1", self._now() + rules.lock_seconds)
+            elif backoff_seconds(failures, rules):
+                self._data[keys.backoff] = ("1", self._now() + backoff_seconds(failures, rules))
+            return Attempt("allowed", 0, failures, tries)
+
+
+# KEYS: lock, backoff, failures, tries. ARGV: free failures, max back-off, lock after,
+# lock seconds, failure memory, tries TTL. The same steps as MemoryStore.take_attempt, atomic.
+TAKE_ATTEMPT = """
+for i, outcome in ipairs({'locked', 'backoff'}) do
+  local left = redis.call('TTL', KEYS[i])
+  if left ~= -2 then return {outcome, math.max(1, left), 0, 0} end
+end
+local failures = redis.call('INCR', KEYS[3])
+if failures == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+local tries = redis.call('INCR', KEYS[4])
+if tries == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
+local free, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+if failures >= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], '1', 'EX', ARGV[4])
+elseif failures > free then
+  redis.call('SET', KEYS[2], '1', 'EX', math.floor(math.min(cap, 2 ^ math.min(failures - free, 30))))
+end
+return {'allowed', 0, failures, tries}
+"""
+
 
 class RedisStore:
     """The same operations on Redis; every key carries a TTL."""
@@ -70,6 +150,14 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "assistant:"):
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2)
         self.prefix = prefix
+        self._take_attempt = self.client.register_script(TAKE_ATTEMPT)
+
+    def take_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> Attempt:
+        outcome, left, failures, tries = self._take_attempt(
+            keys=[self.prefix + k for k in (keys.lock, keys.backoff, keys.failures, keys.tries)],
+            args=[rules.free_failures, rules.max_backoff, rules.lock_after, rules.lock_seconds,
+                  rules.failure_memory, rules.tries_ttl])
+        return Attempt(outcome, int(left), int(failures), int(tries))
 
     def get(self, key: str) -> Optional[str]:
         return self.client.get(self.prefix + key)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, relationship
 
 from portal.db import Base, UTCDateTime
@@ -311,6 +312,12 @@ class HandoffRequest(Base):
     """A citizen's request to talk to a person, for the caseworkers' queue."""
 
     __tablename__ = "handoff_requests"
+    __table_args__ = (
+        # One open request per conversation: concurrent requests reuse it.
+        Index("uq_handoff_requests_open_conversation", "channel", "conversation_id",
+              unique=True, sqlite_where=sql_text("status = 'open'"),
+              postgresql_where=sql_text("status = 'open'")),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     channel: Mapped[Channel] = Column(_enum(Channel, "channel"), nullable=False)
@@ -351,6 +358,8 @@ class OutboundSms(Base):
     provider_sid: Mapped[Optional[str]] = Column(String(64), unique=True)
     error_code: Mapped[Optional[str]] = Column(String(20))
     updated_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    # A one-time code's SMS is worthless (and must not go out) after this: status `expired`.
+    expires_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
 
 class SmsIdentity(Base):
@@ -395,7 +404,13 @@ class SmsNotice(Base):
     """A proactive "you have a letter" SMS: merged per citizen, held back in quiet hours."""
 
     __tablename__ = "sms_notices"
-    __table_args__ = (Index("ix_sms_notices_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_sms_notices_status_due", "status", "due_at"),
+        # One pending notice per citizen: letters arriving meanwhile join it.
+        Index("uq_sms_notices_pending_citizen", "citizen_id", unique=True,
+              sqlite_where=sql_text("status = 'pending'"),
+              postgresql_where=sql_text("status = 'pending'")),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),

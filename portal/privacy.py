@@ -3,17 +3,22 @@ from __future__ import annotations
 
 import re
 
-FNR = re.compile(r"(?<![\d])\d{6}\s?\d{5}(?!\d)")
+# 11 digits, optionally grouped as a date and a personal number: 14838542035, 148385 42035,
+# 010190-12345, 01.01.90 12345, 01-01-90-12345.
+FNR = re.compile(r"(?<![\d.+])\d{2}([.\-/]?)\d{2}\1\d{2}[\s.\-]?\d{5}(?![\d])")
 PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)47\s?)?[49](?:\s?\d){7}(?!\d)")
+# Any other country's number written internationally: +46 70 123 45 67, 0044 7911 123456.
+FOREIGN_PHONE = re.compile(r"(?<![\d+])(?:\+|00)[1-9]\d{0,2}(?:[\s\-]?\d){6,12}(?!\d)")
 CODE = re.compile(r"(?<!\d)\d{3}\s?\d{3}(?!\d)")
 
 FNR_MARK, PHONE_MARK, CODE_MARK = "[fødselsnummer]", "[telefon]", "[kode]"
 
 
 def redact_text(text: str) -> str:
-    """Masks anything shaped like a fødselsnummer, a Norwegian mobile number or a 6-digit code."""
+    """Masks anything shaped like a fødselsnummer, a mobile number or a 6-digit code."""
     if not text or not any(ch.isdigit() for ch in text):
         return text
     text = FNR.sub(FNR_MARK, text)
     text = PHONE.sub(PHONE_MARK, text)
+    text = FOREIGN_PHONE.sub(PHONE_MARK, text)
     return CODE.sub(CODE_MARK, text)

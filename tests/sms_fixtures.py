@@ -103,12 +103,14 @@ def sms_portal(sms_settings, clock, status_receiver):
 
 
 def add_sms(portal, *, now: Optional[datetime] = None, body: str = "Hei fra kommunen",
-            to: str = MOBILE, sensitive: bool = False, deliver: bool = True) -> int:
+            to: str = MOBILE, sensitive: bool = False, deliver: bool = True,
+            expires_at: Optional[datetime] = None) -> int:
     """Writes an SMS to the outbox (and commits); returns its id."""
     with portal.sessions() as db:
         row = outbox.enqueue(db, to=to, body=body, purpose="otp" if sensitive else "reply",
                              now=now or portal.clock.now(), sensitive=sensitive,
-                             deliver=deliver)
+                             deliver=deliver, key=portal.settings.outbox_key,
+                             expires_at=expires_at)
         db.commit()
         return row.id
 

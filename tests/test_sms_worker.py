@@ -66,7 +66,8 @@ def test_killed_mid_request_the_sms_goes_out_once_after_a_restart(sms_portal, tw
     [message] = twilio.messages
     row = load_sms(sms_portal, row_id)
     assert (row.status, row.attempts, row.provider_sid) == ("queued", 2, message["sid"])
-    assert twilio.outcomes() == ["abandoned", "accepted"]
+    # The dead worker's request may have reached Twilio: the new one asks before it sends.
+    assert twilio.outcomes() == ["abandoned", "listed", "accepted"]
     assert twilio.violations == []
 
 
@@ -87,4 +88,6 @@ def test_written_but_never_sent_goes_out_once_after_a_restart(sms_portal, twilio
     assert sorted(m["body"] for m in twilio.messages) == ["Skrevet 0", "Skrevet 1", "Tatt"]
     assert {load_sms(sms_portal, i).status for i in (*written, claimed)} == {"queued"}
     again = drain(sms_portal, utcnow() + timedelta(days=1), policy=SendPolicy())
-    assert again.claimed == 0 and len(twilio.requests) == 3 and twilio.violations == []
+    assert again.claimed == 0 and twilio.violations == []
+    # Three sends, and one look-up for the row whose sender died holding it.
+    assert sorted(r.method for r in twilio.requests) == ["GET", "POST", "POST", "POST"]

@@ -28,7 +28,7 @@ import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -87,13 +87,14 @@ def num_segments(body: str) -> int:
 class _OpenApiRequest:
     """A captured request as openapi-core sees it, addressed to api.twilio.com."""
 
-    def __init__(self, method: str, path: str, headers: Headers, body: str, mimetype: str):
+    def __init__(self, method: str, path: str, headers: Headers, body: str, mimetype: str,
+                 query: Optional[ImmutableMultiDict] = None):
         from openapi_core.datatypes import RequestParameters
 
         self.host_url, self.path, self.method = TWILIO_HOST_URL, path, method.lower()
         self.body, self.mimetype = body, mimetype
-        self.parameters = RequestParameters(query=ImmutableMultiDict(), header=headers,
-                                            cookie=ImmutableMultiDict())
+        self.parameters = RequestParameters(query=query or ImmutableMultiDict(),
+                                            header=headers, cookie=ImmutableMultiDict())
 
 
 @dataclass
@@ -117,15 +118,16 @@ class Contract:
         self._lock = threading.Lock()
 
     def check_request(self, method: str, path: str, headers: Headers, body: str,
-                      mimetype: str) -> List[str]:
+                      mimetype: str, query: Optional[ImmutableMultiDict] = None) -> List[str]:
         """What is wrong with a request, by the contract (empty when it conforms)."""
-        request = _OpenApiRequest(method, path, headers, body, mimetype)
+        request = _OpenApiRequest(method, path, headers, body, mimetype, query)
         with self._lock:
             return [_describe(e) for e in self._requests.iter_errors(request)]
 
     def check_response(self, method: str, path: str, headers: Headers, body: str,
-                       mimetype: str, response: Response) -> List[str]:
-        request = _OpenApiRequest(method, path, headers, body, mimetype)
+                       mimetype: str, response: Response,
+                       query: Optional[ImmutableMultiDict] = None) -> List[str]:
+        request = _OpenApiRequest(method, path, headers, body, mimetype, query)
         answer = _OpenApiResponse(response.get_data(as_text=True), response.status_code,
                                   response.mimetype, response.headers)
         with self._lock:
@@ -230,6 +232,11 @@ class TwilioStandIn:
         """Reads the request, then closes the connection without an answer."""
         self._add(times, _Script("drop"))
 
+    def accept_then_drop_next(self, times: int = 1) -> None:
+        """Creates the message, then closes the connection unanswered: the client cannot know
+        that the SMS goes out (Twilio's side of an ambiguous timeout)."""
+        self._add(times, _Script("accept_drop"))
+
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Holds the request before accepting it; a client that leaves meanwhile sent nothing."""
         self._add(times, _Script("delay", seconds=seconds))
@@ -289,7 +296,10 @@ class TwilioStandIn:
         """Posts a status callback now; call it in any order to model Twilio's."""
         url, form, headers = self.callback_request(sid, status, error_code)
         with self._lock:
-            self._messages[sid].update(status=status, error_code=error_code)
+            message = self._messages[sid]
+            message.update(status=status, error_code=error_code)
+            if status in ("sent", "delivered") and message["date_sent"] is None:
+                message["date_sent"] = format_datetime(datetime.now(timezone.utc))
         return requests.post(url, data=form, headers=headers, timeout=timeout)
 
     # --- the HTTP side
@@ -304,18 +314,26 @@ class TwilioStandIn:
 
     def _handle(self, request: Request, environ: Dict[str, Any]) -> Response:
         body = request.get_data(as_text=True)  # read it all before any drop or delay
-        record = Captured(request.method, request.path, request.form.to_dict(),
-                          dict(request.headers))
+        form = request.form.to_dict() if request.method == "POST" else request.args.to_dict()
+        record = Captured(request.method, request.path, form, dict(request.headers))
         if self.contract is not None:
             record.violations = self.contract.check_request(
-                request.method, request.path, request.headers, body, request.mimetype)
+                request.method, request.path, request.headers, body, request.mimetype,
+                request.args)
         with self._lock:
             self._requests.append(record)
         match = MESSAGES_PATH.match(request.path)
-        if not match or request.method != "POST":
+        if not match or request.method not in ("POST", "GET"):
             return self._finish(record, "not_found", _twilio_error(404, 20404))
         if not self._authorised(request, match["account"]):
             return self._finish(record, "unauthorized", _twilio_error(401, 20003))
+        if request.method == "GET":
+            response = _json(self._list(match["account"], request), 200)
+            if self.contract is not None:
+                record.violations += ["answer: " + v for v in self.contract.check_response(
+                    request.method, request.path, request.headers, body, request.mimetype,
+                    response, request.args)]
+            return self._finish(record, "listed", response)
         with self._lock:
             script = self._script.popleft() if self._script else None
         if script is not None and script.kind == "error":
@@ -331,6 +349,13 @@ class TwilioStandIn:
         if missing:
             return self._finish(record, "invalid", _twilio_error(400, missing))
         message = self._message(match["account"], record.form)
+        if script is not None and script.kind == "accept_drop":
+            with self._lock:
+                self._messages[message["sid"]] = message
+                self._callbacks[message["sid"]] = record.form.get("StatusCallback")
+                record.sid = message["sid"]
+            _shut(environ["werkzeug.socket"])
+            return self._finish(record, "accepted_unanswered", Response(status=500))
         response = _json(message, 201)
         if self.contract is not None:
             record.violations += ["answer: " + v for v in self.contract.check_response(
@@ -364,6 +389,35 @@ class TwilioStandIn:
                 return False
             self._closing.wait(0.02)
         return True
+
+    def _list(self, account: str, request: Request) -> Dict[str, Any]:
+        """Twilio's Message list: newest first, by To, From and DateSent (whole GMT days:
+        `DateSent`, `DateSent<` on or before, `DateSent>` on or after); one page."""
+        args = request.args
+        size = min(1000, int(args.get("PageSize", "50")))
+
+        def day(value: str) -> str:
+            return value[:10]
+
+        def sent_day(message: Dict[str, Any]) -> Optional[str]:
+            if not message["date_sent"]:
+                return None  # not sent yet: no date_sent, so no DateSent filter matches it
+            return parsedate_to_datetime(message["date_sent"]).strftime("%Y-%m-%d")
+
+        with self._lock:
+            found = [dict(m) for m in reversed(self._messages.values())
+                     if m["account_sid"] == account]
+        for name, keep in (("To", lambda m, v: m["to"] == v),
+                           ("From", lambda m, v: m["from"] == v),
+                           ("DateSent", lambda m, v: sent_day(m) == day(v)),
+                           ("DateSent<", lambda m, v: (sent_day(m) or "~") <= day(v)),
+                           ("DateSent>", lambda m, v: (sent_day(m) or "") >= day(v))):
+            if args.get(name):
+                found = [m for m in found if keep(m, args[name])]
+        uri = f"/2010-04-01/Accounts/{account}/Messages.json?PageSize={size}&Page=0"
+        return {"messages": found[:size], "end": max(0, min(size, len(found)) - 1),
+                "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": size,
+                "previous_page_uri": None, "start": 0, "uri": uri}
 
     def _message(self, account: str, form: Dict[str, str]) -> Dict[str, Any]:
         sid = "SM" + uuid.uuid4().hex

@@ -177,6 +177,9 @@ class CodeRequestSchema(ma.Schema):
     fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    source = fields.String(validate=validate.Length(min=1, max=128), metadata={
+        "description": "Who asks, where the channel knows it (SMS sender, client address); "
+                       "code requests are limited per source"})
 
 
 class VerifySchema(ma.Schema):

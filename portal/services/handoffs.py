@@ -5,24 +5,41 @@ from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.models import ActorType, Channel, HandoffRequest
 from portal.services.audit import Actor, record
 
 
-def request_handoff(db: Session, *, channel: Channel, conversation_id: str, reason: str,
-                    citizen_id: Optional[int], now: datetime) -> tuple[HandoffRequest, bool]:
-    """Queues a handoff; an open request for the same conversation is reused. (row, created)"""
-    open_request = db.execute(select(HandoffRequest).where(
+def _open_request(db: Session, channel: Channel,
+                  conversation_id: str) -> Optional[HandoffRequest]:
+    return db.execute(select(HandoffRequest).where(
         HandoffRequest.channel == channel, HandoffRequest.conversation_id == conversation_id,
         HandoffRequest.status == "open")).scalar_one_or_none()
+
+
+def request_handoff(db: Session, *, channel: Channel, conversation_id: str, reason: str,
+                    citizen_id: Optional[int], now: datetime) -> tuple[HandoffRequest, bool]:
+    """Queues a handoff; an open request for the same conversation is reused. (row, created)
+
+    A unique index allows one open request per conversation: a concurrent insert that loses
+    returns the winner's row.
+    """
+    open_request = _open_request(db, channel, conversation_id)
     if open_request is not None:
         return open_request, False
     row = HandoffRequest(channel=channel, conversation_id=conversation_id, reason=reason,
                          citizen_id=citizen_id, requested_at=now, status="open")
-    db.add(row)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        open_request = _open_request(db, channel, conversation_id)
+        if open_request is None:
+            raise
+        return open_request, False
     actor = (Actor.citizen(citizen_id, channel.value) if citizen_id
              else Actor(ActorType.SYSTEM, "assistant", channel.value))
     record(db, actor, "handoff.request", at=now, citizen_id=citizen_id,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import List, Optional
 
 from sqlalchemy import case, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -45,6 +46,18 @@ def print_deadline(settings: Settings, sent_at: datetime) -> datetime:
     )
 
 
+def _earlier(db: Session, letter: NewLetter, citizen: Citizen) -> Optional[Letter]:
+    """The letter already filed under this sender and external id, if it is this citizen's."""
+    earlier = db.execute(select(Letter).where(
+        Letter.sender_unit == letter.sender_unit,
+        Letter.external_id == letter.external_id,
+    )).scalar_one_or_none()
+    if earlier is not None and earlier.citizen_id != citizen.id:
+        raise Conflict("That external id was used for another recipient.",
+                       code="external_id_conflict")
+    return earlier
+
+
 def dispatch(db: Session, settings: Settings, letter: NewLetter, *, now: datetime,
              actor: Actor) -> tuple[Letter, bool]:
     """Files a letter in the citizen's inbox. Returns (letter, created).
@@ -61,14 +74,8 @@ def dispatch(db: Session, settings: Settings, letter: NewLetter, *, now: datetim
     if citizen is None:
         raise NotFound("No citizen with that fødselsnummer.", code="citizen_not_found")
     if letter.external_id:
-        earlier = db.execute(select(Letter).where(
-            Letter.sender_unit == letter.sender_unit,
-            Letter.external_id == letter.external_id,
-        )).scalar_one_or_none()
+        earlier = _earlier(db, letter, citizen)
         if earlier is not None:
-            if earlier.citizen_id != citizen.id:
-                raise Conflict("That external id was used for another recipient.",
-                               code="external_id_conflict")
             return earlier, False
     row = Letter(
         citizen_id=citizen.id, sender_unit=letter.sender_unit, title=letter.title,
@@ -76,8 +83,15 @@ def dispatch(db: Session, settings: Settings, letter: NewLetter, *, now: datetim
         status=LetterStatus.MOTTATT, sent_at=now,
         print_due_at=now if citizen.krr_reserved else print_deadline(settings, now),
     )
-    db.add(row)
-    db.flush()
+    try:
+        with db.begin_nested():  # a concurrent dispatch of the same external id may win
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        earlier = _earlier(db, letter, citizen) if letter.external_id else None
+        if earlier is None:
+            raise
+        return earlier, False
     record(db, actor, "letter.dispatch", at=now, citizen_id=citizen.id,
            object_type="letter", object_id=row.id)
     return row, True

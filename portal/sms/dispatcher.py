@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from portal.clock import Clock
 from portal.models import OutboundSms, SmsIdentity
-from portal.sms.outbox import PENDING
+from portal.sms.outbox import EXPIRED, PENDING
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,11 @@ STATUS_RANK = {"accepted": 1, "queued": 1, "scheduled": 1, "sending": 2, "sent":
                "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 4}
 # 401 is a credentials problem, not the message's: retry while someone fixes the settings.
 RETRYABLE_HTTP = {401, 408, 429}
+
+# Failures after which Twilio may have created the message all the same: before sending
+# again, ask Twilio (a sender's `find`) whether it did. A lease that ran out while `sending`
+# (the sender died, or hung) is one too.
+AMBIGUOUS_ERRORS = {"timeout", "network", "lookup_failed"}
 
 Send = Callable[[OutboundSms], Tuple[str, str]]
 _rng = random.Random()
@@ -95,10 +100,32 @@ class CallbackResult(str, enum.Enum):
 
 
 def _claimable(now: datetime):
-    """Never sent, and either due or held by a sender whose lease ran out."""
-    return and_(OutboundSms.provider_sid.is_(None), or_(
+    """Never sent, not expired, and either due or held by a sender whose lease ran out."""
+    return and_(OutboundSms.provider_sid.is_(None),
+                or_(OutboundSms.expires_at.is_(None), OutboundSms.expires_at > now), or_(
         and_(OutboundSms.status == PENDING, OutboundSms.next_attempt_at <= now),
         and_(OutboundSms.status == SENDING, OutboundSms.lease_until < now)))
+
+
+def _ambiguous(status: str, error_code: Optional[str]) -> bool:
+    """Whether an earlier attempt at a row may have reached Twilio."""
+    return (status == SENDING or error_code in AMBIGUOUS_ERRORS
+            or bool(error_code and error_code.isdigit() and 500 <= int(error_code) < 600)
+            or bool(error_code and error_code.startswith("205")))  # Twilio's 20500 family
+
+
+def _expire(db: Session, now: datetime) -> int:
+    """One-time codes past their expiry are never sent: marked `expired`, the body dropped."""
+    result = db.execute(
+        update(OutboundSms)
+        .where(OutboundSms.provider_sid.is_(None), OutboundSms.expires_at <= now,
+               or_(OutboundSms.status == PENDING,
+                   and_(OutboundSms.status == SENDING, OutboundSms.lease_until < now)))
+        .values(status=EXPIRED, lease_until=None, updated_at=now, body=_masked_if_sensitive())
+        .execution_options(synchronize_session=False))
+    if result.rowcount:
+        log.warning("%d SMS expired before they could be sent", result.rowcount)
+    return result.rowcount
 
 
 def _masked_if_sensitive():
@@ -122,13 +149,15 @@ def _fail_exhausted_leases(db: Session, now: datetime, policy: SendPolicy) -> in
 def claim_due(db: Session, now: datetime, limit: int = DEFAULT_BATCH, *,
               policy: SendPolicy = DEFAULT_POLICY) -> List[OutboundSms]:
     """Claims up to `limit` due rows for this sender (`sending` until the lease) and commits."""
+    _expire(db, now)
     _fail_exhausted_leases(db, now, policy)
-    query = (select(OutboundSms.id).where(_claimable(now))
+    query = (select(OutboundSms.id, OutboundSms.status, OutboundSms.error_code)
+             .where(_claimable(now))
              .order_by(OutboundSms.next_attempt_at, OutboundSms.id).limit(limit))
     if db.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for row_id in db.execute(query).scalars().all():
+    claimed, ambiguous = [], set()
+    for row_id, status, error_code in db.execute(query).all():
         # Conditional: a row another sender claimed meanwhile no longer matches.
         result = db.execute(
             update(OutboundSms).where(OutboundSms.id == row_id, _claimable(now))
@@ -137,9 +166,13 @@ def claim_due(db: Session, now: datetime, limit: int = DEFAULT_BATCH, *,
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
             claimed.append(row_id)
+            if _ambiguous(status, error_code):
+                ambiguous.add(row_id)
     rows = list(db.execute(
         select(OutboundSms).where(OutboundSms.id.in_(claimed)).order_by(OutboundSms.id)
         .execution_options(populate_existing=True)).scalars()) if claimed else []
+    for row in rows:
+        row.check_provider_first = row.id in ambiguous  # read by send_claimed
     db.commit()
     return rows
 
@@ -148,6 +181,8 @@ def _classify(exc: BaseException) -> Optional[Tuple[bool, str]]:
     """(retryable, error code) for a failed send; None when it is not a sending error."""
     if isinstance(exc, TwilioRestException):
         return exc.status in RETRYABLE_HTTP or exc.status >= 500, str(exc.code or exc.status)
+    if isinstance(exc, LookupFailed):
+        return True, "lookup_failed"
     if isinstance(exc, requests.Timeout):
         return True, "timeout"
     if isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError,
@@ -200,6 +235,33 @@ def _not_accepted(db: Session, row: OutboundSms, retryable: bool, code: str, now
     return outcome if _finish(db, row, **values) else "skipped"
 
 
+class LookupFailed(requests.RequestException):
+    """Twilio could not say whether an earlier attempt went out: retried, never sent blindly."""
+
+
+def _sent_before(db: Session, row: OutboundSms, send: Send) -> Optional[Tuple[str, str]]:
+    """After an attempt that may have reached Twilio: the message it created, if it did."""
+    find = getattr(send, "find", None)
+    if not getattr(row, "check_provider_first", False) or find is None:
+        return None
+    try:
+        candidates = find(row)
+    except Exception as exc:  # noqa: BLE001 - a failed look-up must not become a resend
+        if _classify(exc) is None:
+            raise
+        raise LookupFailed(str(exc)) from exc
+    taken = set(db.execute(select(OutboundSms.provider_sid).where(
+        OutboundSms.provider_sid.in_([sid for sid, _ in candidates]))).scalars()
+                ) if candidates else set()
+    db.commit()  # hold no transaction (on SQLite: no write lock) while Twilio is called
+    for sid, status in candidates:
+        if sid in taken:
+            continue  # another row's message with the same text
+        log.info("SMS %s had gone out as %s before: not sent again", row.id, sid)
+        return sid, status
+    return None
+
+
 def send_claimed(db: Session, rows: List[OutboundSms], send: Send, *, clock: Clock,
                  policy: SendPolicy = DEFAULT_POLICY,
                  rng: Optional[random.Random] = None) -> DrainResult:
@@ -212,7 +274,8 @@ def send_claimed(db: Session, rows: List[OutboundSms], send: Send, *, clock: Clo
             outcome = "skipped"  # already sent, or too little lease left: reclaimed later
         else:
             try:
-                sid, status = send(row)
+                found = _sent_before(db, row, send)
+                sid, status = found if found is not None else send(row)
             except Exception as exc:  # noqa: BLE001 - classified; anything else re-raised
                 verdict = _classify(exc)
                 if verdict is None:

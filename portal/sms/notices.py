@@ -11,6 +11,7 @@ from typing import List, Optional
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -42,17 +43,27 @@ def _reachable(db: Session, citizen: Citizen) -> bool:
             and not is_opted_out(db, citizen.mobile))
 
 
+def _add_to_pending(db: Session, citizen_id: int, letter_id: int) -> Optional[SmsNotice]:
+    """Adds the letter to the citizen's pending notice, if there is one (locked while it does)."""
+    pending = db.execute(select(SmsNotice).where(
+        SmsNotice.citizen_id == citizen_id, SmsNotice.status == "pending")
+        .with_for_update()).scalar_one_or_none()
+    if pending is None:
+        return None
+    if letter_id not in pending.letter_ids:
+        pending.letter_ids = [*pending.letter_ids, letter_id]
+    db.commit()
+    return pending
+
+
 def schedule(db: Session, settings: Settings, letter: Letter, *,
              now: datetime) -> Optional[SmsNotice]:
     """Plans a notice for a newly dispatched letter, or adds it to one already planned."""
     citizen = db.get(Citizen, letter.citizen_id)
     if not _reachable(db, citizen):
         return None
-    pending = db.execute(select(SmsNotice).where(
-        SmsNotice.citizen_id == citizen.id, SmsNotice.status == "pending")).scalar_one_or_none()
+    pending = _add_to_pending(db, citizen.id, letter.id)
     if pending is not None:
-        pending.letter_ids = [*pending.letter_ids, letter.id]
-        db.commit()
         return pending
     last_sent = db.execute(select(SmsNotice.sent_at).where(
         SmsNotice.citizen_id == citizen.id, SmsNotice.status == "sent")
@@ -60,7 +71,15 @@ def schedule(db: Session, settings: Settings, letter: Letter, *,
     due = max(now, last_sent + MIN_GAP) if last_sent else now
     notice = SmsNotice(citizen_id=citizen.id, letter_ids=[letter.id], created_at=now,
                        due_at=outside_quiet_hours(due, settings), status="pending")
-    db.add(notice)
+    try:
+        with db.begin_nested():  # one pending notice per citizen (a partial unique index)
+            db.add(notice)
+            db.flush()
+    except IntegrityError:  # a concurrent letter planned it first: join that notice
+        pending = _add_to_pending(db, citizen.id, letter.id)
+        if pending is None:
+            raise
+        return pending
     db.commit()
     return notice
 

@@ -1,17 +1,21 @@
 """Sending one outbox row through Twilio's official client."""
 from __future__ import annotations
 
-from typing import Tuple
+from datetime import timedelta
+from typing import List, Tuple
 
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from portal.config import Settings
 from portal.models import OutboundSms
+from portal.sms.outbox import open_body
 
 # Where Twilio posts delivery receipts: the Rasa SMS channel's status webhook.
 STATUS_CALLBACK_PATH = "/webhooks/sms/status"
 DEFAULT_TIMEOUT = 15.0
+# Clocks differ a little between us and Twilio: look this far before the row was written.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def make_client(settings: Settings, *, timeout: float = DEFAULT_TIMEOUT) -> Client:
@@ -48,6 +52,20 @@ class TwilioSender:
                   if self.settings.twilio_from_number
                   else {"messaging_service_sid": self.settings.twilio_messaging_service_sid})
         message = self.client.messages.create(
-            to=row.to_number, body=row.body,
+            to=row.to_number, body=open_body(self.settings.outbox_key, row.body),
             status_callback=status_callback_url(self.settings), **sender)
         return message.sid, str(message.status)
+
+    def find(self, row: OutboundSms) -> List[Tuple[str, str]]:
+        """Messages Twilio already holds for this row: same recipient and text, created since
+        the row was written (sid, status), newest first.
+
+        Listed by recipient, not by DateSent: a message still queued has no date_sent yet, and
+        DateSent filters by whole days anyway; the creation time is checked here instead.
+        """
+        body = open_body(self.settings.outbox_key, row.body)
+        since = row.created_at - CLOCK_SKEW
+        return [(message.sid, str(message.status))
+                for message in self.client.messages.list(to=row.to_number, limit=50)
+                if message.body == body and message.date_created is not None
+                and message.date_created >= since]

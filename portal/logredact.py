@@ -1,0 +1,46 @@
+"""One log redaction for every process: message, traceback and stack info are masked.
+
+Installed as the logging record factory, so it applies to every logger and every handler
+(gunicorn, Rasa's, the SMS worker's) before anything formats or ships a record.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from portal.privacy import redact_text
+
+_FORMATTER = logging.Formatter()
+_MARKER = "_assistant_redacting"
+
+
+def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Masks a record in place: its message, its formatted exception and its stack info."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: logging reports it itself later
+        message = None
+    if message is not None:
+        record.msg, record.args = redact_text(message), None
+    if record.exc_info:
+        # Formatters reuse exc_text when there is one; drop exc_info so none re-renders it.
+        record.exc_text = _FORMATTER.formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+    return record
+
+
+def install() -> None:
+    """Every log record created from now on is redacted; installing twice changes nothing."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, _MARKER, False):
+        return
+
+    def redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return redact_record(make_record(*args, **kwargs))
+
+    setattr(redacting_record, _MARKER, True)
+    logging.setLogRecordFactory(redacting_record)
