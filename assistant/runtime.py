@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 from urllib.parse import parse_qs, urlparse
 
 from portal.config import PROJECT_ROOT, Settings, persistent_secret
@@ -20,6 +20,8 @@ class Runtime:
     rasa_auth_token: str
     webchat_secret: str
     base_env: Dict[str, str]
+    rasa_instances: int = 1
+    turn_workers: int = 1
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Runtime":
@@ -35,7 +37,9 @@ class Runtime:
         return cls(settings=settings, rasa_port=int(env.get("RASA_PORT", "5005")),
                    actions_port=int(env.get("ACTIONS_PORT", "5055")),
                    rasa_auth_token=secret("RASA_AUTH_TOKEN"),
-                   webchat_secret=secret("WEBCHAT_SECRET"), base_env=dict(env))
+                   webchat_secret=secret("WEBCHAT_SECRET"), base_env=dict(env),
+                   rasa_instances=_count(env, "RASA_INSTANCES"),
+                   turn_workers=_count(env, "TURN_WORKERS"))
 
     @property
     def production_stores(self) -> bool:
@@ -61,6 +65,15 @@ class Runtime:
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
 
+    @property
+    def rasa_ports(self) -> List[int]:
+        """RASA_PORT, RASA_PORT+1, ...: one per Rasa server."""
+        return [self.rasa_port + i for i in range(self.rasa_instances)]
+
+    @property
+    def rasa_urls(self) -> List[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
+
     def child_env(self) -> Dict[str, str]:
         """What the portal, the action server and Rasa get in their environment."""
         s = self.settings
@@ -76,6 +89,8 @@ class Runtime:
             "IDENTITY_HASH_KEY": s.identity_key,
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "WEBCHAT_SECRET": self.webchat_secret,
+            "GATEWAY_TOKEN": s.gateway_token,
+            "RASA_URLS": ",".join(self.rasa_urls),
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
             "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             "PYTHONUNBUFFERED": "1",
@@ -89,6 +104,13 @@ class Runtime:
             env.update(_tracker_db_env(s.database_url))
             env.update(_lock_redis_env(s.redis_url))
         return env
+
+
+def _count(env, name: str) -> int:
+    value = int(env.get(name) or "1")
+    if value < 1:
+        raise RuntimeError(f"{name} must be at least 1")
+    return value
 
 
 def _tracker_db_env(url: str) -> Dict[str, str]:

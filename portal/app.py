@@ -35,6 +35,9 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     for module in (health, login, letters, offers, invoices, properties, handoffs, dispatch,
                    reports):
         app.register_blueprint(module.bp)
+    from portal.webhooks import twilio
+
+    app.register_blueprint(twilio.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
 

@@ -59,7 +59,8 @@ class Settings:
     session_idle_minutes: int = 30
     login_response_floor_ms: int = 300
     max_body_bytes: int = 64 * 1024
-    public_base_url: str = "http://127.0.0.1:5005"
+    public_base_url: str = "http://127.0.0.1:8000"  # where Twilio reaches the portal
+    gateway_token: str = ""  # the Rasa-side channels and the turn workers
     twilio_account_sid: Optional[str] = None
     twilio_auth_token: Optional[str] = None
     twilio_from_number: Optional[str] = None
@@ -115,7 +116,8 @@ class Settings:
             session_idle_minutes=int(env.get("SESSION_IDLE_MINUTES", "30")),
             login_response_floor_ms=int(env.get("LOGIN_RESPONSE_FLOOR_MS", "300")),
             public_base_url=(env.get("PUBLIC_BASE_URL")
-                             or f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}").rstrip("/"),
+                             or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
+            gateway_token=secret("GATEWAY_TOKEN"),
             sms_quiet_hours=_hours(env.get("SMS_QUIET_HOURS", "21-8")),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,

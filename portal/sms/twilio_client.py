@@ -9,8 +9,8 @@ from twilio.rest import Client
 from portal.config import Settings
 from portal.models import OutboundSms
 
-# Where Twilio posts delivery receipts: the Rasa SMS channel's status webhook.
-STATUS_CALLBACK_PATH = "/webhooks/sms/status"
+# Where Twilio posts delivery receipts: the portal's Twilio webhook (portal/webhooks/twilio.py).
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 DEFAULT_TIMEOUT = 15.0
 
 
