@@ -39,7 +39,7 @@ class Runtime:
                    rasa_auth_token=secret("RASA_AUTH_TOKEN"),
                    webchat_secret=secret("WEBCHAT_SECRET"), base_env=dict(env),
                    rasa_instances=_count(env, "RASA_INSTANCES"),
-                   turn_workers=_count(env, "TURN_WORKERS"))
+                   turn_workers=_count(env, "TURN_WORKERS", minimum=0))
 
     @property
     def production_stores(self) -> bool:
@@ -106,11 +106,11 @@ class Runtime:
         return env
 
 
-def _count(env, name: str) -> int:
-    value = int(env.get(name) or "1")
-    if value < 1:
-        raise RuntimeError(f"{name} must be at least 1")
-    return value
+def _count(env, name: str, minimum: int = 1) -> int:
+    value = env.get(name) or "1"
+    if not value.isdigit() or int(value) < minimum:
+        raise RuntimeError(f"{name} must be a whole number of at least {minimum}")
+    return int(value)
 
 
 def _tracker_db_env(url: str) -> Dict[str, str]:

@@ -163,13 +163,20 @@ def attach_outbound(message: TranscriptMessage, row: Optional[OutboundSms]) -> N
     message.status = row.status if row is not None else "suppressed"
 
 
+def follow_status(db: Session, outbound_sms_id: int, status: str) -> None:
+    """Sets the delivery status of the transcript messages sent as this outbox row."""
+    db.execute(update(TranscriptMessage)
+               .where(TranscriptMessage.outbound_sms_id == outbound_sms_id,
+                      TranscriptMessage.status != DROPPED)
+               .values(status=status).execution_options(synchronize_session=False))
+
+
 def follow_outbox(db: Session, provider_sid: str) -> None:
-    """Copies the outbox row's delivery status onto its transcript messages."""
+    """Copies the outbox row's delivery status (after a Twilio callback) onto the transcript."""
     row = db.execute(select(OutboundSms.id, OutboundSms.status)
                      .where(OutboundSms.provider_sid == provider_sid)).first()
     if row is not None:
-        db.execute(update(TranscriptMessage).where(TranscriptMessage.outbound_sms_id == row.id)
-                   .values(status=row.status).execution_options(synchronize_session=False))
+        follow_status(db, row.id, row.status)
 
 
 def _staff(staff_id: int, channel: str = "caseworker") -> Actor:
