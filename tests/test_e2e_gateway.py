@@ -96,6 +96,10 @@ def test_two_rasa_servers_and_two_workers_keep_every_conversation_in_order(
                             "ORDER BY min(id)", k=key)
         assert [r.in_reply_to for r in replies] == [r.id for r in inbound]  # in order, once
         assert len(outbox(url, phone)) == len(script)  # one SMS per message
+        bot = rows(url, "SELECT t.text, t.action, t.status FROM transcript_messages t JOIN "
+                        "conversations c ON c.id = t.conversation_id WHERE c.sender_key = :k "
+                        "AND t.author = 'bot'", k=key)
+        assert bot and [r for r in bot if not r.action] == []
         # Rasa saw the turns in order, each once; HJELP is answered before NLU.
         assert rasa_user_texts(stack, key) == [b for b in script if b != "hjelp"]
 

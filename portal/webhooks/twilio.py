@@ -12,10 +12,12 @@ from typing import Dict
 from urllib.parse import parse_qsl
 
 import redis
+from apifairy import other_responses
 from flask import Blueprint, Response, request
 from twilio.request_validator import RequestValidator
 
 from portal.api.context import get_db, now, portal, settings
+from portal.api.schemas import ErrorSchema
 from portal.conversations import service
 from portal.errors import Conflict, Forbidden, InvalidInput, PortalError
 from portal.identity import normalize_mobile
@@ -108,7 +110,15 @@ def _forget_sighting(message_sid: str) -> None:
         pass
 
 
+REFUSALS = {400: (ErrorSchema, "Malformed (no MessageSid, bad From or NumMedia)"),
+            403: (ErrorSchema, "Not signed by Twilio for PUBLIC_BASE_URL + path"),
+            411: (ErrorSchema, "No Content-Length"),
+            413: (ErrorSchema, "Body over 16 KiB")}
+
+
 @bp.post("/sms")
+@other_responses({200: "Empty TwiML: the SMS is logged for the turn workers", **REFUSALS,
+                  409: (ErrorSchema, "This MessageSid was received already")})
 def inbound():
     """An inbound SMS from Twilio: logged for the turn workers, answered with empty TwiML"""
     form = _form()
@@ -135,6 +145,7 @@ def inbound():
 
 
 @bp.post("/status")
+@other_responses({200: "Empty TwiML: applied (or stale, kept)", **REFUSALS})
 def status():
     """A Twilio delivery receipt: the outbox and the transcript move forward only"""
     form = _form()
