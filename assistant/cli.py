@@ -223,7 +223,7 @@ def _interrupt(_signum, _frame):
 
 @main.command()
 def up() -> None:
-    """Run everything on this machine: portal, action server, Rasa and the web chat."""
+    """Run everything on this machine: portal, action server, Rasa, turn and SMS workers."""
     import signal
     import time
 
@@ -247,9 +247,10 @@ def up() -> None:
     try:
         start_stack(runtime, supervisor)
         click.echo(f"""
-The assistant is running.
+The assistant is running ({runtime.rasa_instances} Rasa server(s), {runtime.turn_workers} turn worker(s)).
   Web chat:    {runtime.rasa_url}/webhooks/webchat/
-  Portal API:  {runtime.portal_url}/docs""")
+  Portal API:  {runtime.portal_url}/docs
+  Twilio:      {runtime.settings.public_base_url}/webhooks/twilio/sms (status: /webhooks/twilio/status)""")
         if runtime.settings.dev_outbox:
             click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
         click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")

@@ -56,6 +56,17 @@ def turn_of(events: List[Any], message_id: str) -> Optional[Dict[str, Any]]:
                             if e.get("entity")})}}
 
 
+def with_actions(sent: List[Dict[str, Any]], done: Optional[Dict[str, Any]]) -> List[Dict]:
+    """The messages a turn sent (unmasked, as collected), each with the action that produced
+    it, read from the tracker; a message the tracker does not list gets the turn's last
+    action."""
+    actions = [m["action"] for m in (done or {}).get("messages", []) if m.get("action")]
+    messages = [m for m in sent if m.get("text") or m.get("buttons")]
+    return [{"text": m.get("text") or "", "buttons": m.get("buttons"),
+             "action": actions[i] if i < len(actions) else (actions[-1] if actions else None)}
+            for i, m in enumerate(messages)]
+
+
 class GatewayInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -109,14 +120,9 @@ class GatewayInput(InputChannel):
                     message_id=message_id, metadata={}))
                 tracker = await agent.tracker_store.retrieve(sender)
             done = turn_of(list(tracker.events), message_id) if tracker else None
-            done = done or {"messages": [], "prediction": {}}
             # The sent texts, unmasked (the tracker store keeps masked copies).
-            actions = [m["action"] for m in done["messages"]]
-            sent = [m for m in collector.messages if m.get("text") or m.get("buttons")]
-            messages = [{"text": m.get("text") or "", "buttons": m.get("buttons"),
-                         "action": actions[i] if i < len(actions) else None}
-                        for i, m in enumerate(sent)]
-            return response.json({"messages": messages, "prediction": done["prediction"],
+            return response.json({"messages": with_actions(collector.messages, done),
+                                  "prediction": (done or {}).get("prediction") or {},
                                   "replayed": False})
 
         return gateway

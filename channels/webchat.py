@@ -36,7 +36,7 @@ from sanic.request import Request
 from socketio import AsyncServer
 
 from actions.portal_client import PortalError, PortalUnavailable
-from channels.gateway import turn_of
+from channels.gateway import turn_of, with_actions
 from channels.portal_gateway import PortalGateway
 
 log = logging.getLogger(__name__)
@@ -121,10 +121,7 @@ class WebChatInput(InputChannel):
                                          metadata={}))
         sent = [m for m in collector.messages if m.get("text") or m.get("buttons")]
         done = await self._turn(conversation_id, message_id)
-        actions = [m["action"] for m in (done or {}).get("messages", [])]
-        replies = [{"text": m.get("text") or "", "buttons": m.get("buttons"),
-                    "action": actions[i] if i < len(actions) else None}
-                   for i, m in enumerate(sent)]
+        replies = with_actions(sent, done)
         try:
             allowed = await self.gateway.post_replies(
                 recorded["message_id"], replies, (done or {}).get("prediction"))

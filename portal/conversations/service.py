@@ -125,15 +125,17 @@ def replies_to(db: Session, message_id: int) -> List[TranscriptMessage]:
 
 def record_bot_replies(db: Session, conversation: Conversation, in_reply_to: Optional[int],
                        messages: List[Dict[str, Any]], now: datetime, *,
-                       author: str = BOT_AUTHOR) -> List[TranscriptMessage]:
+                       author: str = BOT_AUTHOR,
+                       check_owner: bool = True) -> List[TranscriptMessage]:
     """Records the bot's replies to one citizen message, exactly once; returns those that may
     be sent. The owner is checked again (row locked on PostgreSQL): replies computed while a
-    person took over are recorded as dropped and not returned."""
+    person took over are recorded as dropped and not returned. `check_owner=False` only for
+    answers that must go out whoever owns the conversation (the STOPP confirmation)."""
     if in_reply_to is not None:
         earlier = replies_to(db, in_reply_to)
         if earlier:  # a retried turn: recorded already
             return [m for m in earlier if m.status != DROPPED]
-    owner = owner_of(db, conversation.id, lock=True)
+    owner = owner_of(db, conversation.id, lock=True) if check_owner else None
     status = DROPPED if owner is not None else None
     recorded = []
     for reply in messages:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import requests
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from actions.language import detect
@@ -113,6 +113,7 @@ class Plan:
     opt: Optional[bool] = None  # set the opt-out to this
     take: Optional[str] = None  # "choice" or "more": clear that state when committing
     ignore_opt_out: bool = False
+    any_owner: bool = False  # sent even while a person owns the conversation
 
 
 def plan(db: Session, row: InboundSms, conv: Conversation) -> Plan:
@@ -121,9 +122,10 @@ def plan(db: Session, row: InboundSms, conv: Conversation) -> Plan:
     identity = db.get(SmsIdentity, row.sender_key)
     if word in STOP_WORDS:
         return Plan("reply", texts.OPTED_OUT[language], "keyword:stopp", language, opt=True,
-                    ignore_opt_out=True)
+                    ignore_opt_out=True, any_owner=True)
     if word in START_WORDS:
-        return Plan("reply", texts.OPTED_IN[language], "keyword:start", language, opt=False)
+        return Plan("reply", texts.OPTED_IN[language], "keyword:start", language, opt=False,
+                    any_owner=True)
     if conv.owner_staff_id is not None:
         return Plan("person", language=language)
     if row.num_media:
@@ -156,8 +158,11 @@ class TurnWorker:
         """Claims one conversation with a due logged SMS; its id, or None."""
         now = self.now()
         with self.portal.sessions() as db:
+            # Due: the conversation's OLDEST unhandled SMS is due (later ones wait behind it).
+            heads = (select(func.min(InboundSms.id)).where(InboundSms.status == RECEIVED)
+                     .group_by(InboundSms.conversation_id))
             due = select(InboundSms.conversation_id).where(
-                InboundSms.status == RECEIVED, InboundSms.next_attempt_at <= now)
+                InboundSms.id.in_(heads), InboundSms.next_attempt_at <= now)
             free = or_(Conversation.lease_until.is_(None), Conversation.lease_until < now)
             query = (select(Conversation.id).where(Conversation.id.in_(due), free)
                      .order_by(Conversation.last_message_at).limit(5))
@@ -276,7 +281,8 @@ class TurnWorker:
             if decided.opt is False:
                 sms_state.set_opted_out(db, row.sender_key, False, now, commit=False)
             allowed = service.record_bot_replies(db, conv, row.transcript_message_id,
-                                                 messages, now, author=author)
+                                                 messages, now, author=author,
+                                                 check_owner=not decided.any_owner)
             if allowed:
                 self._send(db, row.sender_key, messages, decided, allowed)
             if decided.opt is True:
