@@ -145,3 +145,16 @@ def test_web_person_messages_wait_for_the_browser(db, portal):
         ("system", "Du snakker nå med Ola i Bergen kommune."), ("caseworker", "Hei fra Ola")]
     assert db.execute(select(OutboundSms)).first() is None  # web chat: nothing by SMS
     assert service.undelivered_live(db, ["web-other"]) == []
+
+
+def test_a_login_links_the_conversation_to_the_citizen(db, demo, portal):
+    from portal.models import Citizen
+    from portal.services.sessions import start_session
+
+    conv = web_conversation(db)
+    kari = db.query(Citizen).filter_by(fnr=KARI).one()
+    start_session(db, kari, channel=Channel.WEBCHAT, conversation_id=conv.sender_key, now=T0,
+                  idle_minutes=30)
+    db.commit()
+    db.refresh(conv)
+    assert conv.citizen_id == kari.id

@@ -76,6 +76,13 @@ def open_conversation(db: Session, channel: Channel, key: str, now: datetime, *,
     return found
 
 
+def link_citizen(db: Session, channel: Channel, key: str, citizen_id: int) -> None:
+    """The conversation belongs to this citizen from their login on (if it is recorded)."""
+    db.execute(update(Conversation).where(Conversation.channel == channel,
+                                          Conversation.sender_key == key)
+               .values(citizen_id=citizen_id).execution_options(synchronize_session=False))
+
+
 def _external(db: Session, conversation: Conversation, external_id: str):
     return db.execute(select(TranscriptMessage).where(
         TranscriptMessage.conversation_id == conversation.id,
