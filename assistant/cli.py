@@ -264,6 +264,49 @@ def staff_list() -> None:
     _staff_call(action)
 
 
+@main.command("turn-worker")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.2, show_default=True,
+              help="Seconds between looks for logged SMS when idle.")
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=60.0,
+              show_default=True, help="How long a claimed conversation is this worker's alone.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.5), default=20.0,
+              show_default=True, help="Seconds to wait for a Rasa turn (less than the lease).")
+@click.option("--max-backoff", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True, help="Longest wait before retrying a turn Rasa did not run.")
+def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
+                max_backoff: float) -> None:
+    """Run the bot's turns for logged SMS, in order per conversation, until stopped."""
+    import logging
+    import os
+    import signal
+    import threading
+
+    from portal.bootstrap import Portal
+    from portal.conversations.worker import RasaPool, TurnPolicy, TurnWorker, rasa_urls_from_env
+
+    settings = Settings.from_env()
+    try:
+        policy = TurnPolicy(lease_seconds=lease_seconds, request_timeout=request_timeout,
+                            max_backoff=max_backoff)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    context = Portal(settings)
+    urls = rasa_urls_from_env(os.environ)
+    worker = TurnWorker(context, RasaPool(urls, settings.gateway_token, request_timeout), policy)
+    click.echo(f"Turn worker {worker.id} over {len(urls)} Rasa server(s): {', '.join(urls)}.")
+    try:
+        turns = worker.run(stop, interval=interval)
+    finally:
+        context.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo(f"Turn worker stopped after {turns} turn(s).")
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -278,7 +321,7 @@ def _active_model(portal):
 
 @main.command()
 def up() -> None:
-    """Run everything on this machine: portal, action server, Rasa and the web chat."""
+    """Run everything on this machine: portal, action server, Rasa, turn and SMS workers."""
     import logging
     import signal
 
@@ -306,10 +349,11 @@ def up() -> None:
     try:
         start_stack(runtime, supervisor, model=_active_model(portal))
         click.echo(f"""
-The assistant is running.
+The assistant is running ({runtime.rasa_instances} Rasa server(s), {runtime.turn_workers} turn worker(s)).
   Web chat:    {runtime.rasa_url}/webhooks/webchat/
   Portal API:  {runtime.portal_url}/docs
-  Staff:       {runtime.portal_url}/staff/  (create accounts with `assistant staff add`)""")
+  Staff:       {runtime.portal_url}/staff/  (create accounts with `assistant staff add`)
+  Twilio:      {runtime.settings.public_base_url}/webhooks/twilio/sms (status: /webhooks/twilio/status)""")
         if runtime.settings.dev_outbox:
             click.echo(f"  SMS outbox:  {runtime.portal_url}/dev/outbox  (one-time codes land here)")
         click.echo(f"  Logs:        {supervisor.log_dir}\nPress Ctrl-C to stop.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 from urllib.parse import parse_qs, urlparse
 
 from portal.config import PROJECT_ROOT, Settings, persistent_secret
@@ -21,6 +21,8 @@ class Runtime:
     webchat_secret: str
     action_server_token: str
     base_env: Dict[str, str]
+    rasa_instances: int = 1
+    turn_workers: int = 1
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Runtime":
@@ -37,7 +39,9 @@ class Runtime:
                    actions_port=int(env.get("ACTIONS_PORT", "5055")),
                    rasa_auth_token=secret("RASA_AUTH_TOKEN"),
                    webchat_secret=secret("WEBCHAT_SECRET"),
-                   action_server_token=secret("ACTION_SERVER_TOKEN"), base_env=dict(env))
+                   action_server_token=secret("ACTION_SERVER_TOKEN"), base_env=dict(env),
+                   rasa_instances=_count(env, "RASA_INSTANCES"),
+                   turn_workers=_count(env, "TURN_WORKERS", minimum=0))
 
     @property
     def production_stores(self) -> bool:
@@ -63,6 +67,15 @@ class Runtime:
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
 
+    @property
+    def rasa_ports(self) -> List[int]:
+        """RASA_PORT, RASA_PORT+1, ...: one per Rasa server."""
+        return [self.rasa_port + i for i in range(self.rasa_instances)]
+
+    @property
+    def rasa_urls(self) -> List[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
+
     def child_env(self) -> Dict[str, str]:
         """What the portal, the action server and Rasa get in their environment."""
         s = self.settings
@@ -78,6 +91,8 @@ class Runtime:
             "IDENTITY_HASH_KEY": s.identity_key,
             "RASA_AUTH_TOKEN": self.rasa_auth_token,
             "WEBCHAT_SECRET": self.webchat_secret,
+            "GATEWAY_TOKEN": s.gateway_token,
+            "RASA_URLS": ",".join(self.rasa_urls),
             "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
             "ACTION_SERVER_TOKEN": self.action_server_token,
             "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
@@ -92,6 +107,13 @@ class Runtime:
             env.update(_tracker_db_env(s.database_url))
             env.update(_lock_redis_env(s.redis_url))
         return env
+
+
+def _count(env, name: str, minimum: int = 1) -> int:
+    value = env.get(name) or "1"
+    if not value.isdigit() or int(value) < minimum:
+        raise RuntimeError(f"{name} must be a whole number of at least {minimum}")
+    return int(value)
 
 
 def _tracker_db_env(url: str) -> Dict[str, str]:

@@ -1,4 +1,4 @@
-"""The whole assistant: portal, action server and Rasa, started in order and healthy."""
+"""The whole assistant: portal, action server, Rasa servers and workers, started and healthy."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from assistant.model import ensure_model
-from assistant.processes import Supervisor, python_module
+from assistant.processes import Service, Supervisor, python_module
 from assistant.runtime import Runtime
 
 
@@ -20,17 +20,31 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
     actions = supervisor.start(
         "actions", python_module("actions.server", "--port", str(runtime.actions_port)),
         f"http://127.0.0.1:{runtime.actions_port}/health")
+    if runtime.rasa_instances > 1 and not runtime.production_stores:
+        raise RuntimeError("RASA_INSTANCES > 1 needs the shared stores: a PostgreSQL "
+                           "DATABASE_URL and REDIS_URL")
+    rasas = [start_rasa(runtime, supervisor, model, index, log_level)
+             for index in range(runtime.rasa_instances)]
+    # The workers have no HTTP side: the supervisor notices if one exits.
+    for index in range(runtime.turn_workers):
+        supervisor.start(f"turn-worker-{index + 1}",
+                         python_module("assistant.cli", "turn-worker"), "")
+    supervisor.start("sms-worker", python_module("assistant.cli", "sms-worker"), "")
+    for service in (portal, actions, *rasas):
+        supervisor.wait_healthy(service)
+    return model
+
+
+def start_rasa(runtime: Runtime, supervisor: Supervisor, model: Path, index: int,
+               log_level: str = "info") -> Service:
+    """The index-th Rasa server, on RASA_PORT + index."""
+    port = runtime.rasa_ports[index]
     level = ["--debug"] if log_level == "debug" else []
-    rasa = supervisor.start(
-        "rasa", python_module(
+    return supervisor.start(
+        "rasa" if index == 0 else f"rasa-{index + 1}", python_module(
             "channels.rasa_main", "run", "--model", str(model), "--enable-api",
-            f"--auth-token={runtime.rasa_auth_token}", "--port", str(runtime.rasa_port),
+            f"--auth-token={runtime.rasa_auth_token}", "--port", str(port),
             "--interface", os.environ.get("RASA_INTERFACE", "127.0.0.1"),
             "--credentials", str(runtime.credentials_file),
             "--endpoints", str(runtime.endpoints_file), *level),
-        f"{runtime.rasa_url}/status?token={runtime.rasa_auth_token}")
-    # The SMS worker has no HTTP side: the supervisor notices if it exits.
-    supervisor.start("sms-worker", python_module("assistant.cli", "sms-worker"), "")
-    for service in (portal, actions, rasa):
-        supervisor.wait_healthy(service)
-    return model
+        f"http://127.0.0.1:{port}/status?token={runtime.rasa_auth_token}")

@@ -4,27 +4,46 @@ Rasa's own socket.io channel lets the browser choose its session id, so anyone w
 or guesses an id can open that conversation. Here the server creates every conversation id
 and hands the browser a signed ticket to resume it after a reload; ids the browser sends
 with its messages are ignored.
+
+Every message is recorded through the portal's conversation service (over its HTTP API,
+channels/portal_gateway.py), which says who answers BEFORE the bot runs: while a person
+owns the conversation the bot (and NLU) never sees the message. Bot replies are posted back
+and only those the portal allows are shown. A person's messages reach the open browser
+live: the channel polls the portal for them about once a second, one request for all its
+connected conversations.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import asyncio
 import inspect
 import logging
 import secrets
+import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    OutputChannel,
+    UserMessage,
+)
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from socketio import AsyncServer
 
+from actions.portal_client import PortalError, PortalUnavailable
+from channels.gateway import turn_of, with_actions
+from channels.portal_gateway import PortalGateway
+
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "webchat_static"
 MAX_MESSAGE_CHARS = 1000
+LIVE_POLL_SECONDS = 1.0
 
 
 class WebChatInput(InputChannel):
@@ -37,13 +56,17 @@ class WebChatInput(InputChannel):
         credentials = credentials or {}
         return cls(secret=credentials.get("secret") or "")
 
-    def __init__(self, secret: str, socketio_path: str = "/socket.io"):
+    def __init__(self, secret: str, socketio_path: str = "/socket.io",
+                 gateway: Optional[PortalGateway] = None):
         if len(secret) < 16:
             raise ValueError("the web chat needs a secret of at least 16 characters")
         self.secret = secret.encode()
         self.socketio_path = socketio_path
         self.sio: Optional[AsyncServer] = None
         self.conversations: Dict[str, str] = {}  # socket id -> conversation id
+        self.gateway = gateway or PortalGateway()
+        self.delivered: list = []  # person messages shown, to confirm on the next poll
+        self.poller: Optional[asyncio.Task] = None
 
     def _sign(self, conversation_id: str) -> str:
         return hmac.new(self.secret, conversation_id.encode(), hashlib.sha256).hexdigest()
@@ -61,6 +84,64 @@ class WebChatInput(InputChannel):
             return conversation_id
         return None
 
+    async def poll_live(self) -> None:
+        """Shows person and system messages of connected conversations as they come."""
+        while True:
+            await asyncio.sleep(LIVE_POLL_SECONDS)
+            if self.sio is None or not (self.conversations or self.delivered):
+                continue
+            try:
+                messages = await self.gateway.live(self.conversations.values(), self.delivered)
+                self.delivered = []
+            except (PortalUnavailable, PortalError) as exc:
+                log.warning("live messages not fetched: %s", exc)
+                continue
+            for message in messages:
+                if message["conversation"] not in self.conversations.values():
+                    continue  # the browser left: stays pending until it is back
+                await self.sio.emit("bot_uttered", {
+                    "text": message["text"], "author": message["author"],
+                    "name": message.get("name")}, room=message["conversation"])
+                self.delivered.append(message["id"])
+
+    async def handle(self, on_new_message, sid: str, conversation_id: str, text: str) -> None:
+        """Records the message, runs the bot only if it answers, shows what may be shown."""
+        sio, message_id = self.sio, uuid.uuid4().hex
+        try:
+            recorded = await self.gateway.record_message(conversation_id, text, message_id)
+        except (PortalUnavailable, PortalError) as exc:
+            log.warning("web chat message not recorded: %s", exc)
+            await sio.emit("chat_error", {"code": "unavailable"}, room=sid)
+            return
+        if recorded.get("route") != "bot" or not recorded.get("new", True):
+            return  # a person answers (or it was handled already)
+        collector = CollectingOutputChannel()
+        await on_new_message(UserMessage(text, collector, conversation_id,
+                                         input_channel=self.name(), message_id=message_id,
+                                         metadata={}))
+        sent = [m for m in collector.messages if m.get("text") or m.get("buttons")]
+        done = await self._turn(conversation_id, message_id)
+        replies = with_actions(sent, done)
+        try:
+            allowed = await self.gateway.post_replies(
+                recorded["message_id"], replies, (done or {}).get("prediction"))
+        except (PortalUnavailable, PortalError) as exc:
+            log.warning("web chat replies not recorded; not shown: %s", exc)
+            await sio.emit("chat_error", {"code": "unavailable"}, room=sid)
+            return
+        output = SocketIOOutput(sio, "bot_uttered")
+        for index in allowed:
+            message = dict(sent[index])
+            message.pop("recipient_id", None)
+            await output.send_response(conversation_id, message)
+
+    async def _turn(self, conversation_id: str, message_id: str) -> Optional[Dict]:
+        agent = getattr(getattr(self, "app", None) and self.app.ctx, "agent", None)
+        if agent is None:
+            return None
+        tracker = await agent.tracker_store.retrieve(conversation_id)
+        return turn_of(list(tracker.events), message_id) if tracker else None
+
     def get_output_channel(self) -> Optional[OutputChannel]:
         return SocketIOOutput(self.sio, "bot_uttered") if self.sio else None
 
@@ -68,6 +149,17 @@ class WebChatInput(InputChannel):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
         self.sio = sio
         webchat = SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
+
+        @webchat.listener("after_server_start")
+        async def start_polling(app, _loop) -> None:
+            self.app = app
+            self.poller = asyncio.get_running_loop().create_task(self.poll_live())
+
+        @webchat.listener("before_server_stop")
+        async def stop_polling(_app, _loop) -> None:
+            if self.poller is not None:
+                self.poller.cancel()
+            await self.gateway.close()
 
         @webchat.route("/", methods=["GET"])
         async def page(_: Request):
@@ -105,9 +197,6 @@ class WebChatInput(InputChannel):
             if conversation_id is None or not isinstance(text, str) or not text.strip():
                 await sio.emit("chat_error", {"code": "no_session"}, room=sid)
                 return
-            output = SocketIOOutput(sio, "bot_uttered")
-            await on_new_message(UserMessage(
-                text[:MAX_MESSAGE_CHARS], output, conversation_id,
-                input_channel=self.name(), metadata={}))
+            await self.handle(on_new_message, sid, conversation_id, text[:MAX_MESSAGE_CHARS])
 
         return webchat

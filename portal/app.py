@@ -44,6 +44,11 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     for module in (health, login, letters, offers, invoices, properties, handoffs, dispatch,
                    reports):
         app.register_blueprint(module.bp)
+    from portal.api import conversations
+    from portal.webhooks import twilio
+
+    app.register_blueprint(twilio.bp)
+    app.register_blueprint(conversations.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
 

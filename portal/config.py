@@ -67,7 +67,8 @@ class Settings:
     otp_codes_global_per_minute: int = 60
     otp_codes_global_per_hour: int = 1000
     max_body_bytes: int = 64 * 1024
-    public_base_url: str = "http://127.0.0.1:5005"
+    public_base_url: str = "http://127.0.0.1:8000"  # where Twilio reaches the portal
+    gateway_token: str = ""  # the Rasa-side channels and the turn workers
     twilio_account_sid: Optional[str] = None
     twilio_auth_token: Optional[str] = None
     twilio_from_number: Optional[str] = None
@@ -135,7 +136,8 @@ class Settings:
             otp_codes_global_per_minute=int(env.get("OTP_CODES_GLOBAL_PER_MINUTE", "60")),
             otp_codes_global_per_hour=int(env.get("OTP_CODES_GLOBAL_PER_HOUR", "1000")),
             public_base_url=(env.get("PUBLIC_BASE_URL")
-                             or f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}").rstrip("/"),
+                             or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
+            gateway_token=secret("GATEWAY_TOKEN"),
             sms_quiet_hours=_hours(env.get("SMS_QUIET_HOURS", "21-8")),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,

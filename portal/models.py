@@ -281,26 +281,47 @@ class Conversation(Base):
                                                index=True)
     started_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
     last_message_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
-    taken_over_by: Mapped[Optional[str]] = Column(String(100))
-    taken_over_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    language: Mapped[Optional[str]] = Column(String(2))
+    # The owner: the bot (all three None) or one staff member (no staff table yet: no FK).
+    owner_staff_id: Mapped[Optional[int]] = Column(Integer)
+    owner_name: Mapped[Optional[str]] = Column(String(100))
+    owner_since: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    # A turn worker's claim on the conversation, until lease_until.
+    lease_owner: Mapped[Optional[str]] = Column(String(64))
+    lease_until: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
 
 class TranscriptMessage(Base):
     """A redacted message in a conversation, with what the bot understood of it."""
 
     __tablename__ = "transcript_messages"
-    __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),)
+    __table_args__ = (Index("ix_transcript_conversation_at", "conversation_id", "at"),
+                      UniqueConstraint("conversation_id", "external_id",
+                                       name="uq_transcript_external_id"))
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     conversation_id: Mapped[int] = Column(ForeignKey("conversations.id", ondelete="CASCADE"),
                                           nullable=False)
     at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
     direction: Mapped[str] = Column(String(3), nullable=False)  # "in" or "out"
-    author: Mapped[str] = Column(String(20), nullable=False)  # citizen, bot or caseworker
-    text: Mapped[str] = Column(Text, nullable=False)
+    author: Mapped[str] = Column(String(20), nullable=False)  # citizen, bot, caseworker, system
+    text: Mapped[str] = Column(Text, nullable=False)  # redacted before it is stored
+    # The channel's id of a citizen message (Twilio MessageSid, web chat message id):
+    # a retried webhook records nothing twice.
+    external_id: Mapped[Optional[str]] = Column(String(64))
+    in_reply_to: Mapped[Optional[int]] = Column(Integer)
     intent: Mapped[Optional[str]] = Column(String(60))
     confidence: Mapped[Optional[float]] = Column(JSON)
+    entities: Mapped[Optional[list]] = Column(JSON)  # entity names only, never values
+    action: Mapped[Optional[str]] = Column(String(80))  # the bot action that produced it
     language: Mapped[Optional[str]] = Column(String(2))
+    # Outgoing: queued | sent | delivered | ... (follows the outbox row for SMS) | dropped
+    # (computed while a person owned the conversation) | pending (web, not yet shown).
+    status: Mapped[Optional[str]] = Column(String(12))
+    outbound_sms_id: Mapped[Optional[int]] = Column(ForeignKey("outbound_sms.id",
+                                                               ondelete="SET NULL"), index=True)
+    staff_id: Mapped[Optional[int]] = Column(Integer)  # the person who wrote it
+    staff_name: Mapped[Optional[str]] = Column(String(100))
     # Admin curation into training data: new -> accepted (with a label) | rejected.
     review_status: Mapped[str] = Column(String(10), nullable=False, default="new")
     reviewed_intent: Mapped[Optional[str]] = Column(String(60))
@@ -398,6 +419,12 @@ class InboundSms(Base):
     received_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
     status: Mapped[str] = Column(String(12), nullable=False, default="received")
     processed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    conversation_id: Mapped[Optional[int]] = Column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    transcript_message_id: Mapped[Optional[int]] = Column(Integer)
+    # Turn retries (Rasa down or slow): attempts so far and when to try again.
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
 
 class SmsNotice(Base):

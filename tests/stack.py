@@ -19,13 +19,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports."""
+    for _ in range(50):
+        first = free_port()
+        try:
+            sockets = []
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 class RunningAssistant:
     """The three servers, started from the same code and configuration as `assistant up`."""
 
     def __init__(self, var_dir: Path, model: Path, env: Dict[str, str], twilio=None):
         self.twilio = twilio
-        env = {**env, "ASSISTANT_VAR_DIR": str(var_dir), "PORTAL_PORT": str(free_port()),
-               "RASA_PORT": str(free_port()), "ACTIONS_PORT": str(free_port())}
+        portal_port = free_port()
+        env = {"PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}", **env,
+               "ASSISTANT_VAR_DIR": str(var_dir), "PORTAL_PORT": str(portal_port),
+               "RASA_PORT": str(free_ports(int(env.get("RASA_INSTANCES") or 1))),
+               "ACTIONS_PORT": str(free_port())}
         self.runtime = Runtime.from_env(env)
         self.supervisor = Supervisor(self.runtime.child_env(), log_dir=var_dir / "logs")
         self.model = model
@@ -92,8 +114,8 @@ class RunningAssistant:
                              f"got {[m['body'] for m in self.sms_to(mobile)]}")
 
     def post_sms(self, sender: str, body: str, sid: str, *, sign: bool = True,
-                 num_media: int = 0, path: str = "/webhooks/sms/webhook") -> requests.Response:
-        """An inbound SMS webhook, signed exactly as Twilio signs it."""
+                 num_media: int = 0, path: str = "/webhooks/twilio/sms") -> requests.Response:
+        """An inbound SMS webhook to the portal, signed exactly as Twilio signs it."""
         from twilio.request_validator import RequestValidator
 
         url = self.runtime.settings.public_base_url + path
@@ -103,5 +125,13 @@ class RunningAssistant:
         token = self.env.get("TWILIO_AUTH_TOKEN", "")
         headers = ({"X-Twilio-Signature": RequestValidator(token).compute_signature(url, form)}
                    if sign else {})
-        return requests.post(f"{self.runtime.rasa_url}{path}", data=form, headers=headers,
+        return requests.post(f"{self.runtime.portal_url}{path}", data=form, headers=headers,
                              timeout=10)
+
+    @property
+    def rasa_urls(self) -> List[str]:
+        return self.runtime.rasa_urls
+
+    def service(self, name: str):
+        """The supervised process called `name` (e.g. "rasa", "turn-worker-1")."""
+        return next(s for s in self.supervisor.services if s.name == name)

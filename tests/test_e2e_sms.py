@@ -1,5 +1,6 @@
-"""End to end over SMS: signed Twilio webhooks into the real Rasa server, replies out through
-the outbox and the SMS worker to the Twilio stand-in, and proactive letter notices."""
+"""End to end over SMS: signed Twilio webhooks into the portal, turns run by the turn workers
+through the real Rasa server's gateway channel, replies out through the outbox and the SMS
+worker to the Twilio stand-in, transcripts in the portal, and proactive letter notices."""
 import re
 import time
 import uuid
@@ -83,6 +84,25 @@ def test_kari_over_sms_logs_in_reads_accepts_and_gets_a_notice(production_stack,
     segments = [int(m["num_segments"]) for m in stack.sms_to(KARI_MOBILE)]
     assert max(segments) <= 3
 
+    # The portal's transcript: every message once, masked, with what the bot understood.
+    engine = create_engine(e2e_pg_url, future=True)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT t.direction, t.author, t.text, t.intent, t.entities, t.action, t.status "
+            "FROM transcript_messages t JOIN conversations c ON c.id = t.conversation_id "
+            "WHERE c.channel = 'sms' AND c.sender_key = (SELECT sender_key FROM "
+            "sms_identities WHERE phone = :p) ORDER BY t.id"), {"p": KARI_MOBILE}).all()
+    engine.dispose()
+    texts = [r.text for r in rows]
+    assert all(KARI not in t and code not in t for t in texts)
+    assert "[fødselsnummer]" in texts and "[kode]" in texts
+    inbound = [r for r in rows if r.direction == "in"]
+    assert [r.text for r in inbound][:2] == ["logg inn", "[fødselsnummer]"]
+    assert inbound[0].intent == "login" and inbound[1].entities == ["fnr"]
+    replies = [r for r in rows if r.author == "bot"]
+    assert replies and [r for r in replies if not r.action] == []
+    assert {r.status for r in replies} <= {"queued", "sent", "delivered"}
+
 
 def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(production_stack,
                                                                      e2e_pg_url):
@@ -90,7 +110,7 @@ def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(production_
     count = "SELECT count(*) FROM inbound_sms"
     (before,) = db_row(e2e_pg_url, count)
     assert stack.post_sms(KARI_MOBILE, "brev", sid(), sign=False).status_code == 403
-    forged = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook",
+    forged = requests.post(f"{stack.runtime.portal_url}/webhooks/twilio/sms",
                            data={"MessageSid": sid(), "From": KARI_MOBILE, "Body": "brev"},
                            headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, timeout=10)
     assert forged.status_code == 403
@@ -102,7 +122,7 @@ def test_a_retried_webhook_runs_no_second_turn(production_stack, e2e_pg_url):
     message_sid = sid()
     ola.send("hjelp meg", "BREV", message_sid=message_sid)
     replies = len(stack.sms_to(OLA_MOBILE))
-    assert stack.post_sms(OLA_MOBILE, "hjelp meg", message_sid).status_code == 200
+    assert stack.post_sms(OLA_MOBILE, "hjelp meg", message_sid).status_code == 409
     time.sleep(2)  # give a (wrong) second turn every chance to show up
     assert len(stack.sms_to(OLA_MOBILE)) == replies
     assert db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms WHERE message_sid = :s",
@@ -133,17 +153,17 @@ def signed_form(stack, url, form):
 
 def test_a_tampered_body_or_another_url_breaks_the_signature(production_stack, e2e_pg_url):
     stack = production_stack
-    url = stack.runtime.settings.public_base_url + "/webhooks/sms/webhook"
+    url = stack.runtime.settings.public_base_url + "/webhooks/twilio/sms"
     form = {"MessageSid": sid(), "From": KARI_MOBILE, "To": "+4759440000", "Body": "brev",
             "NumMedia": "0"}
     signature = signed_form(stack, url, form)
     (before,) = db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms")
-    tampered = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook",
+    tampered = requests.post(f"{stack.runtime.portal_url}/webhooks/twilio/sms",
                              data={**form, "Body": "logg ut"},
                              headers={"X-Twilio-Signature": signature}, timeout=10)
     assert tampered.status_code == 403
-    elsewhere = signed_form(stack, "https://evil.example/webhooks/sms/webhook", form)
-    wrong_url = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/webhook", data=form,
+    elsewhere = signed_form(stack, "https://evil.example/webhooks/twilio/sms", form)
+    wrong_url = requests.post(f"{stack.runtime.portal_url}/webhooks/twilio/sms", data=form,
                               headers={"X-Twilio-Signature": elsewhere}, timeout=10)
     assert wrong_url.status_code == 403
     assert db_row(e2e_pg_url, "SELECT count(*) FROM inbound_sms") == (before,)
@@ -157,7 +177,7 @@ def test_status_callbacks_through_the_channel_only_move_forward(production_stack
     for update in ("sent", "delivered", "sent"):  # the last one arrives late
         assert stack.twilio.send_status(message["sid"], update).status_code == 200
     assert db_row(e2e_pg_url, status, sid=message["sid"]) == ("delivered",)
-    forged = requests.post(f"{stack.runtime.rasa_url}/webhooks/sms/status",
+    forged = requests.post(f"{stack.runtime.portal_url}/webhooks/twilio/status",
                            data={"MessageSid": message["sid"], "MessageStatus": "failed"},
                            headers={"X-Twilio-Signature": "Zm9yZ2Vk"}, timeout=10)
     assert forged.status_code == 403

@@ -67,3 +67,77 @@ def test_a_conversation_id_chosen_by_the_browser_is_ignored(page, embedded_stack
     })""")
     assert forged["session_id"] != "web-victim"
     assert forged["resumed"] is False
+
+
+def conversation_key(page) -> str:
+    ticket = page.evaluate("() => sessionStorage.getItem('assistant-webchat-ticket')")
+    return ticket.rpartition(".")[0]
+
+
+def test_the_web_chat_writes_a_masked_transcript_through_the_portal(page, embedded_stack):
+    from portal.bootstrap import Portal
+    from portal.clock import Clock
+    from portal.conversations import service
+    from portal.models import Channel
+
+    page.goto(f"{embedded_stack.runtime.rasa_url}/webhooks/webchat/")
+    expect(page.get_by_role("status")).to_have_text("Tilkoblet.")
+    log = page.get_by_role("log")
+    send(page, "logg inn")
+    expect(log).to_contain_text("fødselsnummer")
+    send(page, KARI)
+    expect(log).to_contain_text("Hvis nummeret er registrert")
+    portal = Portal(embedded_stack.runtime.settings, Clock())
+    with portal.sessions() as db:
+        conv = service.find_conversation(db, Channel.WEBCHAT, conversation_key(page))
+        rows = [(m.direction, m.author, m.text, m.intent, m.entities, m.action, m.status)
+                for m in service.transcript(db, conv)]
+    portal.close()
+    citizen = [r for r in rows if r[1] == "citizen"]
+    assert [r[2] for r in citizen] == ["logg inn", "[fødselsnummer]"]
+    assert citizen[0][3] == "login" and citizen[1][4] == ["fnr"]
+    bot = [r for r in rows if r[1] == "bot"]
+    assert bot and all(r[5] and r[6] == "delivered" for r in bot)
+    assert all(KARI not in r[2] for r in rows)
+
+
+def test_a_person_takes_over_the_web_chat_live_and_hands_back(page, embedded_stack):
+    from portal.bootstrap import Portal
+    from portal.clock import Clock
+    from portal.conversations import service
+    from portal.models import Channel
+
+    page.goto(f"{embedded_stack.runtime.rasa_url}/webhooks/webchat/")
+    expect(page.get_by_role("status")).to_have_text("Tilkoblet.")
+    log = page.get_by_role("log")
+    send(page, "hei")
+    expect(log).to_contain_text("digitale assistent")
+    bot_lines = log.locator("li.bot").count()
+    portal = Portal(embedded_stack.runtime.settings, Clock())
+    key = conversation_key(page)
+
+    def act(change, *args):
+        with portal.sessions() as db:
+            conv = service.find_conversation(db, Channel.WEBCHAT, key)
+            change(db, portal.settings, conv, *args, portal.clock.now())
+            db.commit()
+
+    act(service.take_over, 42, "Ingrid")
+    expect(log).to_contain_text("Du snakker nå med Ingrid i Bergen kommune.")
+    send(page, "kan du se på fakturaen min?")
+    act(service.answer_as_person, 42, "Ja, jeg ser på den nå.")
+    person = log.locator("li.caseworker")
+    expect(person).to_contain_text("Ja, jeg ser på den nå.")
+    expect(person.locator(".who")).to_have_text("Ingrid")
+    page.wait_for_timeout(1500)
+    assert log.locator("li.bot").count() == bot_lines  # the bot stayed silent
+    act(service.hand_back, 42)
+    expect(log).to_contain_text("Du snakker nå med assistenten igjen.")
+    send(page, "hjelp")
+    expect(log).to_contain_text("BREV - se nye brev")
+    with portal.sessions() as db:
+        conv = service.find_conversation(db, Channel.WEBCHAT, key)
+        authors = [(m.author, m.status) for m in service.transcript(db, conv)]
+    portal.close()
+    assert ("citizen", None) in authors and ("caseworker", "delivered") in authors
+    assert [a for a, _ in authors].count("bot") >= 2

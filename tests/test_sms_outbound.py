@@ -39,7 +39,7 @@ def test_sends_through_twilio_and_records_the_sid(sms_portal, twilio):
     assert row.lease_until is None and row.body == "Svar fra kommunen"
     assert message["to"] == MOBILE and message["body"] == "Svar fra kommunen"
     assert message["status_callback"] == \
-        sms_portal.settings.public_base_url + "/webhooks/sms/status"
+        sms_portal.settings.public_base_url + "/webhooks/twilio/status"
     assert twilio.violations == []
     assert _drain(sms_portal).claimed == 0 and len(twilio.requests) == 1
 

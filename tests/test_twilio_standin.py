@@ -44,7 +44,7 @@ def test_sender_posts_the_message_through_the_official_client(twilio):
     assert (sid, status) == (message["sid"], "queued")
     assert message["to"] == MOBILE and message["from"] == FROM_NUMBER
     assert message["body"] == "Hei, dette er Bergen kommune"
-    assert message["status_callback"] == "https://assistent.example.no/webhooks/sms/status"
+    assert message["status_callback"] == "https://assistent.example.no/webhooks/twilio/status"
     [request] = twilio.requests
     assert request.path == MESSAGES and "twilio-python" in request.headers["User-Agent"]
     assert twilio.violations == []

@@ -8,12 +8,14 @@
   var statusLine = document.getElementById("status");
   var TICKET_KEY = "assistant-webchat-ticket";
 
-  function add(author, text, buttons) {
+  // author: "me", "bot", "caseworker" (a person, with a first name) or "system".
+  function add(author, text, buttons, name) {
     var item = document.createElement("li");
-    item.className = author === "me" ? "me" : "bot";
+    item.className = author === "me" ? "me" : (author === "bot" ? "bot" : author);
     var who = document.createElement("span");
     who.className = "who";
-    who.textContent = author === "me" ? "Du" : "Assistenten";
+    who.textContent = author === "me" ? "Du" : author === "caseworker"
+      ? (name || "Saksbehandler") : author === "system" ? "Bergen kommune" : "Assistenten";
     item.appendChild(who);
     if (text) { item.appendChild(document.createTextNode(text)); }
     if (buttons && buttons.length) {
@@ -63,9 +65,14 @@
     input.focus();
   });
   socket.on("bot_uttered", function (message) {
-    add("bot", message.text || "", message.quick_replies || message.buttons);
+    add(message.author || "bot", message.text || "", message.quick_replies || message.buttons,
+        message.name);
   });
-  socket.on("chat_error", function () {
+  socket.on("chat_error", function (error) {
+    if (error && error.code === "unavailable") {
+      statusLine.textContent = "Meldingen kom ikke fram. Prøv igjen om litt.";
+      return;
+    }
     setReady(false, "Samtalen ble brutt. Last inn siden på nytt.");
   });
   socket.on("disconnect", function () {

@@ -37,6 +37,7 @@ def _token_required(expected_of: Callable[[], str]) -> Callable:
 
 service_token_required = _token_required(lambda: settings().service_token)
 dispatch_token_required = _token_required(lambda: settings().dispatch_token)
+gateway_token_required = _token_required(lambda: settings().gateway_token)
 
 
 def citizen_session_required(view: Callable) -> Callable:

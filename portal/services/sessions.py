@@ -35,6 +35,9 @@ def start_session(db: Session, citizen: Citizen, *, channel: Channel, conversati
     db.flush()
     record(db, Actor.citizen(citizen.id, channel.value), "session.start", at=now,
            citizen_id=citizen.id, object_type="session", object_id=row.id)
+    from portal.conversations.service import link_citizen
+
+    link_citizen(db, channel, conversation_id, citizen.id)
     return token, row
 
 

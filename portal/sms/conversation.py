@@ -23,17 +23,29 @@ MAX_SEGMENTS = 3
 
 def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: str,
                    body: str, num_media: int, now: datetime) -> Optional[InboundSms]:
-    """Logs an inbound SMS before it is acknowledged; None when the MessageSid was seen."""
+    """Logs an inbound SMS (and its redacted transcript message) before it is acknowledged;
+    None when the MessageSid was seen. The turn workers pick it up from here."""
+    from actions.language import detect
+    from portal.conversations import service
+    from portal.models import Channel
+
     identity = ensure_identity(db, settings.identity_key, phone, now)
     identity.last_inbound_at = now
+    conv = service.open_conversation(db, Channel.SMS, identity.sender_key, now)
     row = InboundSms(message_sid=message_sid, sender_key=identity.sender_key, body=body,
-                     num_media=num_media, received_at=now, status="received")
+                     num_media=num_media, received_at=now, status="received",
+                     conversation_id=conv.id, attempts=0, next_attempt_at=now)
     try:
         with db.begin_nested():
             db.add(row)
+            db.flush()
     except IntegrityError:
         db.rollback()
         return None
+    text = body if not num_media else (body + " [bilde]").strip()
+    recorded = service.record_citizen_message(db, conv, text, now, external_id=message_sid,
+                                              language=detect(body, conv.language))
+    row.transcript_message_id = recorded.message.id
     db.commit()
     return row
 
@@ -51,14 +63,16 @@ def finish(db: Session, inbound_id: int, now: datetime) -> None:
     db.commit()
 
 
-def set_opted_out(db: Session, key: str, opted_out: bool, now: datetime) -> None:
+def set_opted_out(db: Session, key: str, opted_out: bool, now: datetime, *,
+                  commit: bool = True) -> None:
     db.execute(update(SmsIdentity).where(SmsIdentity.sender_key == key)
                .values(opted_out_at=now if opted_out else None)
                .execution_options(synchronize_session=False))
-    db.commit()
+    if commit:
+        db.commit()
 
 
-def take_choice(db: Session, key: str, reply: str) -> Optional[str]:
+def take_choice(db: Session, key: str, reply: str, *, commit: bool = True) -> Optional[str]:
     """The payload of a numbered choice offered in the last reply ("1" → "/affirm")."""
     identity = db.get(SmsIdentity, key)
     if identity is None or not identity.choices:
@@ -66,23 +80,26 @@ def take_choice(db: Session, key: str, reply: str) -> Optional[str]:
     payload = sms.choice_payload(reply, [{"payload": p} for p in identity.choices])
     if payload is not None:
         identity.choices = None
-        db.commit()
+        if commit:
+            db.commit()
     return payload
 
 
-def take_more(db: Session, key: str) -> Optional[str]:
+def take_more(db: Session, key: str, *, commit: bool = True) -> Optional[str]:
     """The rest of a reply that was cut ("Svar MER for resten")."""
     identity = db.get(SmsIdentity, key)
     rest = identity.more_text if identity else None
     if rest:
         identity.more_text = None
-        db.commit()
+        if commit:
+            db.commit()
     return rest
 
 
 def queue_reply(db: Session, settings: Settings, key: str, text: str, *, now: datetime,
                 buttons: Optional[List[Dict[str, Any]]] = None, language: str = "nb",
-                purpose: str = "reply", ignore_opt_out: bool = False) -> Optional[OutboundSms]:
+                purpose: str = "reply", ignore_opt_out: bool = False,
+                commit: bool = True) -> Optional[OutboundSms]:
     """Formats one SMS (GSM-7, numbered choices, at most 3 segments) and puts it in the outbox.
 
     Nothing is queued for an opted-out number, except the confirmation of the opt-out itself.
@@ -104,5 +121,6 @@ def queue_reply(db: Session, settings: Settings, key: str, text: str, *, now: da
     row = enqueue(db, to=identity.phone, body=head, purpose=purpose, now=now,
                   deliver=settings.twilio_configured, sender_key=key,
                   segments=sms.count_segments(head))
-    db.commit()
+    if commit:
+        db.commit()
     return row

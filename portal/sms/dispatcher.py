@@ -202,6 +202,10 @@ def _finish(db: Session, row: OutboundSms, **values) -> bool:
         return False
     for name, value in values.items():
         set_committed_value(row, name, value)
+    if "status" in values:  # the transcript's delivery status follows the outbox
+        from portal.conversations.service import follow_status
+
+        follow_status(db, row.id, values["status"])
     return True
 
 

@@ -11,8 +11,8 @@ from portal.config import Settings
 from portal.models import OutboundSms
 from portal.sms.outbox import open_body
 
-# Where Twilio posts delivery receipts: the Rasa SMS channel's status webhook.
-STATUS_CALLBACK_PATH = "/webhooks/sms/status"
+# Where Twilio posts delivery receipts: the portal's Twilio webhook (portal/webhooks/twilio.py).
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 DEFAULT_TIMEOUT = 15.0
 # Clocks differ a little between us and Twilio: look this far before the row was written.
 CLOCK_SKEW = timedelta(minutes=5)

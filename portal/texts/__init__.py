@@ -1,0 +1,1 @@
+"""Citizen-facing texts that are not the bot's own (those live in bot/domain)."""

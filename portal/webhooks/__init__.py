@@ -1,0 +1,1 @@
+"""Webhooks of outside services, answered by the portal (no bot turns run here)."""
