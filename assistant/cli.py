@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from portal.config import Settings
+from portal.config import ConfigError, Settings
 
 
 def _portal_context():
@@ -12,7 +12,17 @@ def _portal_context():
     return Portal.from_env()
 
 
-@click.group()
+class AssistantGroup(click.Group):
+    """A missing production secret ends any command with one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=AssistantGroup)
 def main() -> None:
     """Bergen kommune's citizen assistant: portal, bot, SMS and web chat."""
 
@@ -179,8 +189,15 @@ def _interrupt(_signum, _frame):
 
 
 @main.command()
-def up() -> None:
-    """Run everything on this machine: portal, action server, Rasa and the web chat."""
+@click.option("--demo", is_flag=True,
+              help="The local demo: ASSISTANT_ENV=demo for everything started, every server on "
+                   "127.0.0.1 only, demo citizens, the REST channel and the dev SMS outbox.")
+def up(demo: bool) -> None:
+    """Run everything on this machine: portal, action server, Rasa and the web chat.
+
+    Production unless --demo: then every secret must be set (see README, Configuration).
+    """
+    import os
     import signal
     import time
 
@@ -191,11 +208,17 @@ def up() -> None:
     from portal.models import Citizen
     from portal.services.demo import load_demo
 
+    if demo:
+        os.environ["ASSISTANT_ENV"] = "demo"
     runtime = Runtime.from_env()
+    if runtime.settings.is_demo:
+        click.echo(f"Demo ({runtime.settings.environment}): every server listens on 127.0.0.1 "
+                   "only; demo citizens, the REST channel and the dev SMS outbox are on. "
+                   "Never expose it.")
     portal = _portal_context()
     upgrade(portal.engine)
     with portal.sessions() as db:
-        if db.query(Citizen.id).first() is None:
+        if runtime.settings.is_demo and db.query(Citizen.id).first() is None:
             report = load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
             click.echo(f"Loaded the demo municipality ({len(report.created)} citizens).")

@@ -40,7 +40,9 @@ class Supervisor:
     log_dir: Optional[Path] = None
     services: List[Service] = field(default_factory=list)
 
-    def start(self, name: str, args: List[str], health_url: str) -> Service:
+    def start(self, name: str, args: List[str], health_url: str,
+              env: Optional[Dict[str, str]] = None) -> Service:
+        """Starts a service with `env` (default: the supervisor's environment)."""
         service = Service(name, args, health_url)
         output = None
         if self.log_dir is not None:
@@ -48,7 +50,7 @@ class Supervisor:
             service.log_path = self.log_dir / f"{name}.log"
             output = open(service.log_path, "ab")
         service.process = subprocess.Popen(
-            args, env=self.env, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT
+            args, env=self.env if env is None else env, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT
             if output else None, start_new_session=True)
         self.services.append(service)
         return service

@@ -74,7 +74,9 @@ class SmsInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
-        return cls(Settings.from_env(), auth_token=credentials.get("auth_token") or "")
+        # Rasa holds only the secrets its channels need (assistant/runtime.py env_for).
+        return cls(Settings.from_env(required=("IDENTITY_HASH_KEY",)),
+                   auth_token=credentials.get("auth_token") or "")
 
     def __init__(self, settings: Settings, auth_token: str, clock: Optional[Clock] = None):
         self.settings = settings
