@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from flask import Flask, g
+from flask import Flask, abort, g, request
 
 from portal.bootstrap import Portal
 from portal.clock import Clock
@@ -37,6 +37,12 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
         app.register_blueprint(module.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
+
+    @app.before_request
+    def refuse_large_bodies() -> None:
+        """A declared body over the limit is refused (413) before anything reads it."""
+        if (request.content_length or 0) > settings.max_body_bytes:
+            abort(413)
 
     @app.teardown_appcontext
     def close_db(_exc: Optional[BaseException]) -> None:
