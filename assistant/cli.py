@@ -107,7 +107,7 @@ def train() -> None:
     """Train the bot model for the current training data (skipped when it exists)."""
     from assistant.model import ensure_model
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(required=())  # training needs no secret
     click.echo(f"Model: {ensure_model(settings.var_dir / 'models')}")
 
 
@@ -120,7 +120,7 @@ def nlu_report(folds: int, out: str | None) -> None:
 
     from assistant.nlu import cross_validate
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(required=())
     report = cross_validate(Path(out) if out else settings.var_dir / "nlu", folds=folds)
     click.echo(f"Intent macro-F1 ({folds}-fold cross-validation): {report.macro_f1:.3f}")
     click.echo(f"Weighted F1: {report.weighted_f1:.3f}  Accuracy: {report.accuracy:.3f}")

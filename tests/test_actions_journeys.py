@@ -164,3 +164,18 @@ def test_a_conversation_of_no_channel_reaches_nothing(db, demo, actions_portal):
     reply = bot.texts(bot.say("148385 42035", "inform", {"fnr": "148385 42035"}))
     assert "prøv igjen" in reply.lower()
     assert fresh(db, select(func.count()).select_from(OutboundSms)) == 0
+
+
+def test_a_handoff_names_the_citizen_logged_in_in_that_conversation_only(
+        db, demo, actions_portal):
+    from portal.models import HandoffRequest
+
+    kari = logged_in(db, actions_portal)
+    stranger = BotConversation("stranger", channel="webchat")
+    kari.say("jeg vil snakke med et menneske", "human_handoff")
+    stranger.say("jeg vil snakke med et menneske", "human_handoff")
+    rows = db.execute(select(HandoffRequest.channel, HandoffRequest.conversation_id,
+                             HandoffRequest.citizen_id).order_by(HandoffRequest.id)).all()
+    db.rollback()
+    assert [tuple(r) for r in rows] == [(Channel.REST, "rest-conv-kari", demo[KARI]),
+                                        (Channel.WEBCHAT, "web-stranger", None)]

@@ -147,3 +147,9 @@ def test_the_command_line_names_the_missing_secret(tmp_path):
     assert result.returncode == 1
     assert "Error: PORTAL_SERVICE_TOKEN must be set in production" in result.stderr
     assert "assistant up --demo" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_commands_that_need_no_secret_run_without_any(tmp_path):
+    settings = Settings.from_env({"ASSISTANT_VAR_DIR": str(tmp_path)}, required=())
+    assert settings.is_production and settings.service_token == ""
+    assert not (tmp_path / "secrets").exists()
