@@ -44,6 +44,9 @@ def seed_demo() -> None:
     from portal.services.demo import load_demo
 
     portal = _portal_context()
+    if not portal.settings.is_demo:
+        raise click.ClickException("seed-demo loads made-up citizens: demo only "
+                                   "(ASSISTANT_ENV=demo).")
     upgrade(portal.engine)
     with portal.sessions() as db:
         report = load_demo(db, portal.settings, now=portal.clock.now())

@@ -153,3 +153,12 @@ def test_commands_that_need_no_secret_run_without_any(tmp_path):
     settings = Settings.from_env({"ASSISTANT_VAR_DIR": str(tmp_path)}, required=())
     assert settings.is_production and settings.service_token == ""
     assert not (tmp_path / "secrets").exists()
+
+
+def test_demo_citizens_never_enter_a_production_database(tmp_path):
+    env = production_env(tmp_path, DATABASE_URL=f"sqlite:///{tmp_path / 'p.sqlite3'}",
+                         REDIS_URL=None)
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", "seed-demo"], env=env,
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "demo only" in result.stderr
+    assert not (tmp_path / "p.sqlite3").exists()
