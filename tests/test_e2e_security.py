@@ -181,6 +181,7 @@ def test_large_bodies_are_refused_before_they_are_read(production_stack):
     for port, path, headers in [
             (runtime.rasa_port, "/webhooks/rest/webhook", {}),
             (runtime.rasa_port, "/webhooks/sms/webhook", {}),
+            (runtime.rasa_port, "/socket.io/?EIO=4&transport=polling", {}),
             (runtime.rasa_port, "/model/parse", {"Authorization":
                                                  f"Bearer {runtime.rasa_auth_token}"}),
             (runtime.settings.port, "/api/v1/login/code", service),
