@@ -208,3 +208,51 @@ def test_the_demo_listens_on_the_loopback_only(production_stack):
     assert runtime.settings.environment == "demo"
     for port in (runtime.settings.port, runtime.rasa_port, runtime.actions_port):
         assert _listening_addresses(port) == {"0100007F"}, port  # 127.0.0.1, nothing else
+
+
+def test_assistant_up_demo_is_the_demo_on_the_loopback(tmp_path, trained_model):
+    """`make up` runs `assistant up --demo`: ASSISTANT_ENV=demo for everything it starts, every
+    server on 127.0.0.1 even when asked for more, and it says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from portal.config import PROJECT_ROOT
+    from tests.stack import free_port
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / trained_model.name).symlink_to(trained_model)
+    ports = {"PORTAL_PORT": free_port(), "RASA_PORT": free_port(), "ACTIONS_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("TWILIO_")}
+    env.update({k: str(v) for k, v in ports.items()})
+    env.update(ASSISTANT_ENV="production", ASSISTANT_VAR_DIR=str(tmp_path),
+               RASA_INTERFACE="0.0.0.0", PORTAL_INTERFACE="0.0.0.0",
+               ACTIONS_INTERFACE="0.0.0.0")
+    log = open(tmp_path / "up.log", "w+")
+    up = subprocess.Popen([sys.executable, "-m", "assistant.cli", "up", "--demo"], env=env,
+                          cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                          start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while "The assistant is running." not in (tmp_path / "up.log").read_text():
+            assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "assistant up --demo did not start"
+            time.sleep(0.5)
+        output = (tmp_path / "up.log").read_text()
+        assert "every server listens on 127.0.0.1" in output and "/dev/outbox" in output
+        for port in ports.values():
+            assert _listening_addresses(port) == {"0100007F"}, port
+        for pid in _process_group(up.pid):
+            environ = _environ(pid)
+            if "ASSISTANT_ENV" in environ:
+                assert environ["ASSISTANT_ENV"] == "demo", pid
+        reply = requests.post(f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/rest/webhook",
+                              json={"sender": "up-demo", "message": "hei"}, timeout=60)
+        assert reply.status_code == 200 and reply.json()  # the demo's REST channel is on
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        up.wait(60)
+        log.close()
