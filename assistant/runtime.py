@@ -116,12 +116,15 @@ class Runtime:
                 "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
                 "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
                 # The SMS channel (channels/sms.py) logs inbound SMS in the portal
-                # database, keys senders with the identity key and checks Twilio's
-                # signatures; it needs no service or dispatch token.
+                # database, keys senders with the identity key, checks Twilio's
+                # signatures and queues replies for Twilio; it needs no service or
+                # dispatch token.
                 "DATABASE_URL": s.database_url,
                 "IDENTITY_HASH_KEY": s.identity_key,
                 "TWILIO_AUTH_TOKEN": s.twilio_auth_token or "",
             })
+            env.update({name: self.base_env[name] for name in TWILIO_VARS
+                        if self.base_env.get(name)})
             if s.redis_url:
                 env["REDIS_URL"] = s.redis_url
             if self.production_stores:

@@ -32,7 +32,7 @@ NEEDS = {
                    "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "db", "redis"},
     "actions": {"PORTAL_SERVICE_TOKEN"},
     "rasa": {"RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "IDENTITY_HASH_KEY", "TWILIO_AUTH_TOKEN",
-             "db", "redis"},
+             "TWILIO_ACCOUNT_SID", "db", "redis"},
 }
 
 
