@@ -11,7 +11,7 @@ browser:
 	scripts/browser
 
 up: install
-	.venv/bin/assistant up
+	.venv/bin/assistant up --demo
 
 test: install services browser
 	.venv/bin/python -m pytest

@@ -70,7 +70,6 @@ async def submit_code(turn: Turn, code: str) -> None:
         else:
             raise
         return
-    turn.set("session_token", login["session_token"])
     turn.set("logged_in", True)
     turn.set("first_name", login["first_name"])
     turn.set("language", login["language"])

@@ -34,11 +34,13 @@ class SessionInvalid(PortalError):
 
 @dataclass(frozen=True)
 class Conversation:
-    """Who the actions act for: the channel and conversation, and the session if logged in."""
+    """Who the actions act for: a conversation on the channel its id names.
+
+    No session secret: the portal knows which citizen (if any) is logged in in it.
+    """
 
     channel: str
     conversation_id: str
-    session_token: Optional[str] = None
 
 
 class PortalClient:
@@ -65,8 +67,8 @@ class PortalClient:
     async def request(self, method: str, path: str, conversation: Optional[Conversation] = None,
                       **kwargs: Any) -> Dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
-        if conversation is not None and conversation.session_token:
-            headers["X-Citizen-Session"] = conversation.session_token
+        if conversation is not None:
+            headers["X-Channel"] = conversation.channel
             headers["X-Conversation-Id"] = conversation.conversation_id
         http = await self._session()
         try:

@@ -16,7 +16,7 @@ class ValidateSlotMappings(ValidationAction):
     async def extract_language(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: Dict[str, Any]) -> Dict[str, Any]:
         current = tracker.get_slot("language")
-        if tracker.get_slot("session_token"):
+        if tracker.get_slot("logged_in"):
             return {"language": current}
         text = tracker.latest_message.get("text") or ""
         return {"language": language.detect(text, previous=current)}

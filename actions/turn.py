@@ -11,12 +11,18 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.portal_client import Conversation, PortalError, PortalUnavailable, SessionInvalid
 from actions.responses import render
+from portal.conversation_ids import channel_of
 
 log = logging.getLogger(__name__)
 
-CHANNELS = {"socketio": "webchat", "sms": "sms", "rest": "rest", "webchat": "webchat"}
-SESSION_SLOTS = ("session_token", "logged_in", "first_name", "pending_offer_answer",
-                 "pending_offer_id")
+SESSION_SLOTS = ("logged_in", "first_name", "pending_offer_answer", "pending_offer_id")
+
+
+class UnknownChannel(PortalError):
+    """The conversation id was not issued by one of our channels: nothing is done for it."""
+
+    def __init__(self) -> None:
+        super().__init__(400, "unknown_channel", "conversation id of no channel", {})
 
 
 class Turn:
@@ -46,12 +52,17 @@ class Turn:
 
     @property
     def conversation(self) -> Conversation:
-        channel = CHANNELS.get(self.tracker.get_latest_input_channel() or "rest", "rest")
-        return Conversation(channel, self.tracker.sender_id, self.slot("session_token"))
+        """The conversation on the channel its id names (never the message's input channel,
+        which an API client can choose)."""
+        channel = channel_of(self.tracker.sender_id)
+        if channel is None:
+            raise UnknownChannel()
+        return Conversation(channel, self.tracker.sender_id)
 
     @property
     def logged_in(self) -> bool:
-        return bool(self.slot("session_token"))
+        """What the bot believes; the portal decides on every request."""
+        return bool(self.slot("logged_in"))
 
     @property
     def intent(self) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from portal.config import Settings
+from portal.config import ConfigError, Settings
 
 
 def _portal_context():
@@ -12,7 +12,17 @@ def _portal_context():
     return Portal.from_env()
 
 
-@click.group()
+class AssistantGroup(click.Group):
+    """A missing production secret ends any command with one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=AssistantGroup)
 def main() -> None:
     """Bergen kommune's citizen assistant: portal, bot, SMS and web chat."""
 
@@ -34,6 +44,9 @@ def seed_demo() -> None:
     from portal.services.demo import load_demo
 
     portal = _portal_context()
+    if not portal.settings.is_demo:
+        raise click.ClickException("seed-demo loads made-up citizens: demo only "
+                                   "(ASSISTANT_ENV=demo).")
     upgrade(portal.engine)
     with portal.sessions() as db:
         report = load_demo(db, portal.settings, now=portal.clock.now())
@@ -97,7 +110,7 @@ def train() -> None:
     """Train the bot model for the current training data (skipped when it exists)."""
     from assistant.model import ensure_model
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(required=())  # training needs no secret
     click.echo(f"Model: {ensure_model(settings.var_dir / 'models')}")
 
 
@@ -110,7 +123,7 @@ def nlu_report(folds: int, out: str | None) -> None:
 
     from assistant.nlu import cross_validate
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(required=())
     report = cross_validate(Path(out) if out else settings.var_dir / "nlu", folds=folds)
     click.echo(f"Intent macro-F1 ({folds}-fold cross-validation): {report.macro_f1:.3f}")
     click.echo(f"Weighted F1: {report.weighted_f1:.3f}  Accuracy: {report.accuracy:.3f}")
@@ -320,9 +333,16 @@ def _active_model(portal):
 
 
 @main.command()
-def up() -> None:
-    """Run everything on this machine: portal, action server, Rasa, turn and SMS workers."""
+@click.option("--demo", is_flag=True,
+              help="The local demo: ASSISTANT_ENV=demo for everything started, every server on "
+                   "127.0.0.1 only, demo citizens, the REST channel and the dev SMS outbox.")
+def up(demo: bool) -> None:
+    """Run everything on this machine: portal, action server, Rasa, turn and SMS workers.
+
+    Production unless --demo: then every secret must be set (see README, Configuration).
+    """
     import logging
+    import os
     import signal
 
     from assistant.processes import Supervisor
@@ -332,11 +352,17 @@ def up() -> None:
     from portal.models import Citizen
     from portal.services.demo import load_demo
 
+    if demo:
+        os.environ["ASSISTANT_ENV"] = "demo"
     runtime = Runtime.from_env()
+    if runtime.settings.is_demo:
+        click.echo(f"Demo ({runtime.settings.environment}): every server listens on 127.0.0.1 "
+                   "only; demo citizens, the REST channel and the dev SMS outbox are on. "
+                   "Never expose it.")
     portal = _portal_context()
     upgrade(portal.engine)
     with portal.sessions() as db:
-        if db.query(Citizen.id).first() is None:
+        if runtime.settings.is_demo and db.query(Citizen.id).first() is None:
             report = load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
             click.echo(f"Loaded the demo municipality ({len(report.created)} citizens).")

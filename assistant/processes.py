@@ -30,6 +30,7 @@ class Service:
     process: Optional[subprocess.Popen] = None
     log_path: Optional[Path] = None
     headers: Dict[str, str] = field(default_factory=dict)
+    env: Optional[Dict[str, str]] = None  # None: the supervisor's environment
     started_at: float = 0.0
     restarts: int = 0
     backoff: float = FIRST_BACKOFF
@@ -69,8 +70,10 @@ class Supervisor:
     clock: Callable[[], float] = time.monotonic
 
     def start(self, name: str, args: List[str], health_url: str,
-              headers: Optional[Dict[str, str]] = None) -> Service:
-        service = Service(name, args, health_url, headers=dict(headers or {}))
+              headers: Optional[Dict[str, str]] = None,
+              env: Optional[Dict[str, str]] = None) -> Service:
+        """Starts a service with `env` (default: the supervisor's environment)."""
+        service = Service(name, args, health_url, headers=dict(headers or {}), env=env)
         self._spawn(service)
         self.services.append(service)
         return service
@@ -83,8 +86,9 @@ class Supervisor:
             output = open(service.log_path, "ab")
         try:
             service.process = subprocess.Popen(
-                service.args, env=self.env, cwd=PROJECT_ROOT, stdout=output,
-                stderr=subprocess.STDOUT if output else None, start_new_session=True)
+                service.args, env=self.env if service.env is None else service.env,
+                cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT if output else None,
+                start_new_session=True)
         finally:
             if output is not None:
                 output.close()  # the child keeps its own copy

@@ -72,7 +72,8 @@ def with_project_defaults(argv: List[str], runtime=None) -> List[str]:
     return list(argv) + extra
 
 
-def _runtime_env(demo: bool):
+def _runtime_env(process: str, demo: bool):
+    """The Runtime, and the environment `assistant up` gives `process` (actions or rasa)."""
     from assistant.runtime import Runtime
 
     env = dict(os.environ)
@@ -81,7 +82,7 @@ def _runtime_env(demo: bool):
         print("rasa: a development command; running with the demo configuration "
               "(ASSISTANT_ENV=demo).", file=sys.stderr)
     runtime = Runtime.from_env(env)
-    return runtime, runtime.child_env()
+    return runtime, runtime.env_for(process)
 
 
 def _port(argv: Sequence[str]) -> Optional[str]:
@@ -96,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.chdir(PROJECT_ROOT)
     command, _ = _subcommand(argv)
     if command == ("run", "actions"):
-        _, env = _runtime_env(demo=False)
+        _, env = _runtime_env("actions", demo=False)
         os.environ.update(env)
         from actions.server import main as run_actions
 
@@ -105,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     runtime = None
     if command in SERVER_COMMANDS:
-        runtime, env = _runtime_env(demo=command in DEVELOPMENT_COMMANDS)
+        runtime, env = _runtime_env("rasa", demo=command in DEVELOPMENT_COMMANDS)
         os.environ.update(env)
     from channels.rasa_main import main as rasa_main
 

@@ -1,4 +1,8 @@
-"""The environment every process of the assistant shares: ports, tokens, URLs, files."""
+"""The environment of each process of the assistant: ports, URLs, files and its own secrets.
+
+Every process gets the environment it was started from minus every secret of the
+assistant, plus the settings all share and only the secrets it needs itself.
+"""
 from __future__ import annotations
 
 import os
@@ -7,9 +11,20 @@ from pathlib import Path
 from typing import Dict, List
 from urllib.parse import parse_qs, urlparse
 
-from portal.config import PROJECT_ROOT, Settings, persistent_secret
+from portal.config import PORTAL_SECRETS, PROJECT_ROOT, Settings, environment_of, secret_from
 
 BOT_DIR = PROJECT_ROOT / "bot"
+LOOPBACK = "127.0.0.1"
+
+TWILIO_VARS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
+               "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_API_BASE_URL")
+# Variables that hold a secret or a URL that may carry a password; none is inherited.
+SECRET_VARS = (*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
+               "DATABASE_URL", "REDIS_URL", "TRACKER_DB_PASSWORD", "LOCK_REDIS_PASSWORD",
+               *TWILIO_VARS)
+# The portal's own processes (the web app and its two workers) share the portal's secrets.
+PORTAL_PROCESSES = ("portal", "sms-worker", "turn-worker")
+PROCESSES = (*PORTAL_PROCESSES, "actions", "rasa")
 
 
 @dataclass(frozen=True)
@@ -29,11 +44,7 @@ class Runtime:
         settings = Settings.from_env(env)
 
         def secret(name: str) -> str:
-            if env.get(name):
-                return env[name]
-            if settings.is_production:
-                raise RuntimeError(f"{name} must be set when ASSISTANT_ENV=production")
-            return persistent_secret(settings.var_dir, name.lower())
+            return secret_from(env, environment_of(env), settings.var_dir, name)
 
         return cls(settings=settings, rasa_port=int(env.get("RASA_PORT", "5005")),
                    actions_port=int(env.get("ACTIONS_PORT", "5055")),
@@ -76,37 +87,70 @@ class Runtime:
     def rasa_urls(self) -> List[str]:
         return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
 
-    def child_env(self) -> Dict[str, str]:
-        """What the portal, the action server and Rasa get in their environment."""
+    def interface(self, variable: str) -> str:
+        """Where a server listens: always the loopback in the demo, else `variable` or it."""
+        if self.settings.is_demo:
+            return LOOPBACK
+        return self.base_env.get(variable) or LOOPBACK
+
+    def _shared_env(self) -> Dict[str, str]:
         s = self.settings
-        env = dict(self.base_env)
+        env = {k: v for k, v in self.base_env.items() if k not in SECRET_VARS}
         env.update({
             "ASSISTANT_ENV": s.environment,
             "ASSISTANT_VAR_DIR": str(s.var_dir),
-            "DATABASE_URL": s.database_url,
             "PORTAL_PORT": str(s.port),
             "PORTAL_URL": self.portal_url,
-            "PORTAL_SERVICE_TOKEN": s.service_token,
-            "DISPATCH_TOKEN": s.dispatch_token,
-            "IDENTITY_HASH_KEY": s.identity_key,
-            "RASA_AUTH_TOKEN": self.rasa_auth_token,
-            "WEBCHAT_SECRET": self.webchat_secret,
-            "GATEWAY_TOKEN": s.gateway_token,
-            "RASA_URLS": ",".join(self.rasa_urls),
-            "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
-            "ACTION_SERVER_TOKEN": self.action_server_token,
-            "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             "PYTHONUNBUFFERED": "1",
             "RASA_TELEMETRY_ENABLED": "false",  # citizens' conversations send nothing out
             "PUBLIC_BASE_URL": s.public_base_url,
-            "TWILIO_AUTH_TOKEN": s.twilio_auth_token or "",
+            "RASA_URLS": ",".join(self.rasa_urls),
         })
+        return env
+
+    def _portal_env(self) -> Dict[str, str]:
+        s = self.settings
+        env = {"DATABASE_URL": s.database_url, "PORTAL_SERVICE_TOKEN": s.service_token,
+               "DISPATCH_TOKEN": s.dispatch_token, "IDENTITY_HASH_KEY": s.identity_key,
+               "GATEWAY_TOKEN": s.gateway_token, "OUTBOX_KEY": s.outbox_key,
+               "STAFF_SESSION_SECRET": s.staff_session_secret,
+               # Admins activate models on every Rasa server from the portal.
+               "RASA_AUTH_TOKEN": self.rasa_auth_token}
+        env.update({name: self.base_env[name] for name in TWILIO_VARS
+                    if self.base_env.get(name)})
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url
-        if self.production_stores:
-            env.update(_tracker_db_env(s.database_url))
-            env.update(_lock_redis_env(s.redis_url))
         return env
+
+    def env_for(self, process: str) -> Dict[str, str]:
+        """The environment of one process (one of PROCESSES), with only its own secrets."""
+        s = self.settings
+        env = self._shared_env()
+        if process in PORTAL_PROCESSES:
+            env.update(self._portal_env())
+        elif process == "actions":
+            env.update({"PORTAL_SERVICE_TOKEN": s.service_token,
+                        "ACTION_SERVER_TOKEN": self.action_server_token,
+                        "ACTIONS_HOST": self.interface("ACTIONS_INTERFACE")})
+        elif process == "rasa":
+            env.update({
+                "RASA_AUTH_TOKEN": self.rasa_auth_token,
+                "WEBCHAT_SECRET": self.webchat_secret,
+                "GATEWAY_TOKEN": s.gateway_token,
+                "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.actions_port}/webhook",
+                "ACTION_SERVER_TOKEN": self.action_server_token,
+                "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
+            })
+            if self.production_stores:
+                env.update(_tracker_db_env(s.database_url))
+                env.update(_lock_redis_env(s.redis_url))
+        else:
+            raise ValueError(f"unknown process {process!r}")
+        return env
+
+    def child_env(self) -> Dict[str, str]:
+        """The environment without any secret, for what the supervisor itself runs."""
+        return self._shared_env()
 
 
 def _count(env, name: str, minimum: int = 1) -> int:

@@ -267,14 +267,18 @@ def full_model() -> Path:
 
 class RasaModuleSupervisor(Supervisor):
     """A Supervisor that starts the "rasa" service through another module (the --what-if
-    wrapper bench/rasa_whatif.py); every other service and argument is start_stack's own."""
+    wrapper bench/rasa_whatif.py) and applies `overrides` to every service's environment;
+    every other service and argument is start_stack's own."""
 
     rasa_module: str = "channels.rasa_main"
+    overrides: Dict[str, str] = {}
 
-    def start(self, name: str, args: List[str], health_url: str):
+    def start(self, name: str, args: List[str], health_url: str,
+              env: Optional[Dict[str, str]] = None):
         if name == "rasa":
             args = [self.rasa_module if a == "channels.rasa_main" else a for a in args]
-        return super().start(name, args, health_url)
+        env = {**(self.env if env is None else env), **self.overrides}
+        return super().start(name, args, health_url, env)
 
 
 class FullStack:
@@ -287,16 +291,13 @@ class FullStack:
         env.update({"ASSISTANT_ENV": "demo", "ASSISTANT_VAR_DIR": str(var_dir),
                     "PORTAL_PORT": str(free_port()), "RASA_PORT": str(free_port()),
                     "ACTIONS_PORT": str(free_port()),
-                    # rasa_sdk binds SANIC_HOST, 0.0.0.0 by default; keep the action server on
-                    # loopback. (start_stack gives Rasa no --interface: it binds 0.0.0.0.)
-                    "SANIC_HOST": HOST})
+                    # The demo binds every server to the loopback (assistant/runtime.py).
+                    })
         self.runtime = Runtime.from_env(env)
-        if rasa_module:
-            self.supervisor = RasaModuleSupervisor(self.runtime.child_env(),
-                                                   log_dir=var_dir / "logs")
-            self.supervisor.rasa_module = rasa_module
-        else:
-            self.supervisor = Supervisor(self.runtime.child_env(), log_dir=var_dir / "logs")
+        self.supervisor = RasaModuleSupervisor(self.runtime.child_env(),
+                                               log_dir=var_dir / "logs")
+        self.supervisor.rasa_module = rasa_module or RasaModuleSupervisor.rasa_module
+        self.supervisor.overrides = {}
 
     @property
     def rest_url(self) -> str:
@@ -405,10 +406,12 @@ class BareServer:
                               "db": str(work / "conversations.sqlite3")},
             "lock_store": {"type": "in_memory"},
         }), encoding="utf-8")
-        self.supervisor = Supervisor(base_env(), log_dir=work / "logs")
+        # The token goes through the environment (channels/rasa_main.py), never argv.
+        self.supervisor = Supervisor({**base_env(), "RASA_AUTH_TOKEN": self.token},
+                                     log_dir=work / "logs")
         self.args = python_module(
             "channels.rasa_main", "run", "--model", str(model), "--enable-api",
-            f"--auth-token={self.token}", "--interface", HOST, "--port", str(self.port),
+            "--interface", HOST, "--port", str(self.port),
             "--credentials", str(work / "credentials.yml"),
             "--endpoints", str(work / "endpoints.yml"))
         self.service = None
@@ -419,7 +422,7 @@ class BareServer:
 
     def start(self) -> None:
         self.service = self.supervisor.start(
-            "bare-rasa", self.args, f"http://{HOST}:{self.port}/status?token={self.token}")
+            "bare-rasa", self.args, f"http://{HOST}:{self.port}/")
 
     def wait(self) -> None:
         self.supervisor.wait_healthy(self.service)
@@ -1346,8 +1349,8 @@ def run_profile(model: Path, work: Path, citizens: List[Citizen], full_var_dir: 
     proxies += [portal_proxy, actions_proxy]
     for proxy in (portal_proxy, actions_proxy):
         proxy.start()
-    probe.supervisor.env.update({"ACTION_ENDPOINT_URL": f"{actions_proxy.url}/webhook",
-                                 "PORTAL_URL": portal_proxy.url})
+    probe.supervisor.overrides.update({"ACTION_ENDPOINT_URL": f"{actions_proxy.url}/webhook",
+                                       "PORTAL_URL": portal_proxy.url})
     seed_portal(probe.runtime.settings, citizens, prof_dir, args.seed)
     stacks.append(probe)
     probe.start()

@@ -179,6 +179,7 @@ def open_sessions(url: str, count: int, n_citizens: int, service_token: str,
 
     from portal.db import make_session_factory
     from portal.models import Channel, Citizen, Letter
+    from portal.conversation_ids import PREFIX_OF
     from portal.services.sessions import start_session
 
     engine = create_engine(url, future=True)
@@ -197,13 +198,12 @@ def open_sessions(url: str, count: int, n_citizens: int, service_token: str,
         sessions: Dict[int, Dict[str, str]] = {}
         channels = [Channel.WEBCHAT, Channel.SMS, Channel.REST]
         for citizen_id in chosen:
-            conversation = f"bench-{uuid.uuid4().hex}"
-            token, _ = start_session(db, citizens[citizen_id],
-                                     channel=channels[citizen_id % len(channels)],
-                                     conversation_id=conversation, now=now,
-                                     idle_minutes=idle_minutes)
+            channel = channels[citizen_id % len(channels)]
+            conversation = f"{PREFIX_OF[channel.value]}bench-{uuid.uuid4().hex}"
+            start_session(db, citizens[citizen_id], channel=channel,
+                          conversation_id=conversation, now=now, idle_minutes=idle_minutes)
             sessions[citizen_id] = {"Authorization": f"Bearer {service_token}",
-                                    "X-Citizen-Session": token,
+                                    "X-Channel": channel.value,
                                     "X-Conversation-Id": conversation}
         db.commit()
     engine.dispose()
@@ -589,7 +589,7 @@ def sanity_check(base: str, fixture: Fixture) -> None:
     r.raise_for_status()
     assert all(i["status"] == "unpaid" for i in r.json()["invoices"])
     r = requests.get(base + "/api/v1/me/letters?unread=true",
-                     headers={**headers, "X-Citizen-Session": "wrong"}, timeout=10)
+                     headers={**headers, "X-Conversation-Id": "rest-wrong"}, timeout=10)
     assert r.status_code == 401, r.status_code
 
 

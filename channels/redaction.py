@@ -8,7 +8,8 @@ from portal.privacy import CODE_MARK, FNR_MARK, redact_text
 
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
 # Slots whose values are needed as they are on the next turn and hold no personal data.
-KEPT_SLOTS = {"session_token", "letter_ids"}
+# No slot holds a secret: logins are known to the portal by conversation, not by token.
+KEPT_SLOTS = {"letter_ids"}
 
 
 def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:

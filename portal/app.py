@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Optional
 
-from flask import Flask, g
+from flask import Flask, abort, g, request
 
 from portal.bootstrap import Portal
 from portal.clock import Clock
@@ -51,6 +51,12 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     app.register_blueprint(conversations.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
+
+    @app.before_request
+    def refuse_large_bodies() -> None:
+        """A declared body over the limit is refused (413) before anything reads it."""
+        if (request.content_length or 0) > settings.max_body_bytes:
+            abort(413)
 
     from portal.staff import api as staff_api, auth as staff_auth, views as staff_views
 

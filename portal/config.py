@@ -1,4 +1,4 @@
-"""Settings read from the environment, with embedded defaults for a one-command demo."""
+"""Settings read from the environment. Production is the default; the demo is explicit."""
 from __future__ import annotations
 
 import os
@@ -36,11 +36,53 @@ def persistent_secret(var_dir: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+ENVIRONMENTS = ("production", "demo", "test")
+# The demo's conveniences (dev outbox, synthetic fødselsnumre, generated secrets, REST
+# channel) exist in these environments only.
+DEV_ENVIRONMENTS = ("demo", "test")
+# The secrets a portal process (web app, SMS worker, command line) cannot run without.
+# What the portal and its workers cannot run without: required in production, generated
+# under var/secrets in the demo.
+PORTAL_SECRETS = ("PORTAL_SERVICE_TOKEN", "DISPATCH_TOKEN", "IDENTITY_HASH_KEY", "GATEWAY_TOKEN",
+                  "OUTBOX_KEY", "STAFF_SESSION_SECRET")
+DEMO_HINT = "(ASSISTANT_ENV is production unless set; `assistant up --demo` runs the local demo)"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a process that may start."""
+
+
+class MissingSecret(ConfigError):
+    """A production process was started without a secret it needs."""
+
+    def __init__(self, name: str):
+        super().__init__(f"{name} must be set in production {DEMO_HINT}.")
+        self.name = name
+
+
+def environment_of(env: Mapping[str, str]) -> str:
+    environment = (env.get("ASSISTANT_ENV") or "production").strip().lower()
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"ASSISTANT_ENV must be one of {', '.join(ENVIRONMENTS)}, "
+                         f"not {environment!r}.")
+    return environment
+
+
+def secret_from(env: Mapping[str, str], environment: str, var_dir: Path, name: str) -> str:
+    """A secret from the environment; generated under var/secrets outside production."""
+    value = env.get(name)
+    if value:
+        return value
+    if environment not in DEV_ENVIRONMENTS:
+        raise MissingSecret(name)
+    return persistent_secret(var_dir, name.lower())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the portal reads from its environment."""
 
-    environment: str = "demo"
+    environment: str = "production"
     database_url: str = ""
     redis_url: Optional[str] = None
     var_dir: Path = PROJECT_ROOT / "var"
@@ -49,8 +91,8 @@ class Settings:
     identity_key: str = ""
     outbox_key: str = "test-outbox-key"  # seals one-time codes in the SMS outbox (OUTBOX_KEY)
     port: int = 8000
-    allow_synthetic_fnr: bool = True
-    dev_outbox: bool = True
+    allow_synthetic_fnr: bool = False
+    dev_outbox: bool = False
     timezone: str = "Europe/Oslo"
     print_deadline_working_hours: int = 40
     workday_start_hour: int = 8
@@ -89,26 +131,36 @@ class Settings:
         return bool(self.twilio_account_sid and self.twilio_auth_token
                     and (self.twilio_from_number or self.twilio_messaging_service_sid))
 
+    def __post_init__(self) -> None:
+        if self.environment not in DEV_ENVIRONMENTS and (self.dev_outbox
+                                                         or self.allow_synthetic_fnr):
+            raise ValueError("the dev outbox and synthetic fødselsnumre exist only in "
+                             f"{' and '.join(DEV_ENVIRONMENTS)}, not in {self.environment}")
+
     @property
     def is_production(self) -> bool:
-        return self.environment == "production"
+        return self.environment not in DEV_ENVIRONMENTS
+
+    @property
+    def is_demo(self) -> bool:
+        return self.environment in DEV_ENVIRONMENTS
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
-        environment = env.get("ASSISTANT_ENV", "demo").strip().lower()
-        production = environment == "production"
+    def from_env(cls, env: Mapping[str, str] = os.environ,
+                 required: tuple = PORTAL_SECRETS) -> "Settings":
+        """Reads the environment. Secrets outside `required` may be absent (then empty): a
+        process gets only the secrets it needs (assistant/runtime.py)."""
+        environment = environment_of(env)
+        production = environment not in DEV_ENVIRONMENTS
         var_dir = Path(env.get("ASSISTANT_VAR_DIR") or PROJECT_ROOT / "var")
         database_url = env.get("DATABASE_URL") or f"sqlite:///{var_dir / 'portal.sqlite3'}"
         if database_url.startswith("postgres://"):
             database_url = "postgresql://" + database_url[len("postgres://"):]
 
         def secret(name: str) -> str:
-            value = env.get(name)
-            if value:
-                return value
-            if production:
-                raise RuntimeError(f"{name} must be set when ASSISTANT_ENV=production")
-            return persistent_secret(var_dir, name.lower())
+            if name in required:
+                return secret_from(env, environment, var_dir, name)
+            return env.get(name) or ""
 
         return cls(
             environment=environment,
@@ -120,8 +172,8 @@ class Settings:
             identity_key=secret("IDENTITY_HASH_KEY"),
             outbox_key=secret("OUTBOX_KEY"),
             port=int(env.get("PORTAL_PORT", "8000")),
-            allow_synthetic_fnr=_flag(env.get("ALLOW_SYNTHETIC_FNR"), not production),
-            dev_outbox=_flag(env.get("DEV_SMS_OUTBOX"), not production),
+            allow_synthetic_fnr=not production and _flag(env.get("ALLOW_SYNTHETIC_FNR"), True),
+            dev_outbox=not production and _flag(env.get("DEV_SMS_OUTBOX"), True),
             print_deadline_working_hours=int(env.get("PRINT_DEADLINE_WORKING_HOURS", "40")),
             offer_answer_days=int(env.get("OFFER_ANSWER_DAYS", "10")),
             saving_per_digital_letter_ore=int(

@@ -21,6 +21,7 @@ from actions.login import ActionInform, ActionLogin, ActionLogout
 from actions.portal_client import portal
 from actions.slots import ValidateSlotMappings
 from portal.config import PROJECT_ROOT
+from portal.conversation_ids import PREFIX_OF
 
 ACTIONS = {
     "login": ActionLogin, "inform": ActionInform, "logout": ActionLogout,
@@ -40,8 +41,10 @@ def domain() -> Dict[str, Any]:
 
 
 class BotConversation:
+    """One conversation on a channel; its id gets the channel's prefix, as channels issue it."""
+
     def __init__(self, sender_id: str, channel: str = "rest"):
-        self.sender_id, self.channel = sender_id, channel
+        self.sender_id, self.channel = PREFIX_OF[channel] + sender_id, channel
         self.slots: Dict[str, Any] = {
             name: spec.get("initial_value") for name, spec in domain()["slots"].items()}
 

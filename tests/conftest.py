@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from portal.app import create_app
 from portal.clock import FrozenClock
 from portal.config import Settings
+from portal.conversation_ids import PREFIX_OF
 from portal.migrate import upgrade
 from portal.models import Channel, Citizen
 from portal.services.demo import load_demo
@@ -152,14 +153,15 @@ def login(app, clock, demo) -> Callable[..., Dict[str, str]]:
     portal = app.extensions["portal"]
 
     def _login(fnr: str, channel: Channel = Channel.REST, conversation_id: str = "") -> Dict:
-        conversation_id = conversation_id or f"conv-{uuid.uuid4().hex[:8]}"
+        # Conversation ids carry their channel's prefix, as the channels issue them.
+        conversation_id = PREFIX_OF[channel.value] + (conversation_id or uuid.uuid4().hex[:8])
         with portal.sessions() as session:
             citizen = session.query(Citizen).filter_by(fnr=fnr).one()
             token, _ = start_session(session, citizen, channel=channel,
                                      conversation_id=conversation_id, now=clock.now(),
                                      idle_minutes=portal.settings.session_idle_minutes)
             session.commit()
-        return {"Authorization": f"Bearer {SERVICE_TOKEN}", "X-Citizen-Session": token,
+        return {"Authorization": f"Bearer {SERVICE_TOKEN}", "X-Channel": channel.value,
                 "X-Conversation-Id": conversation_id}
 
     return _login

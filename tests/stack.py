@@ -84,8 +84,25 @@ class RunningAssistant:
     def log_files(self) -> List[Path]:
         return [s.log_path for s in self.supervisor.services if s.log_path]
 
+    @staticmethod
+    def conversation_id(sender: str) -> str:
+        """The conversation the REST channel keeps for a sender (channels/rest.py)."""
+        return "rest-" + sender
+
+    def rasa_api(self, path: str, method: str = "GET", **kwargs) -> requests.Response:
+        """Rasa's HTTP API, with the token in a header (never in the URL)."""
+        headers = {"Authorization": f"Bearer {self.runtime.rasa_auth_token}",
+                   **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.runtime.rasa_url}{path}", headers=headers,
+                                timeout=30, **kwargs)
+
+    def tracker(self, conversation_id: str) -> dict:
+        response = self.rasa_api(f"/conversations/{conversation_id}/tracker")
+        response.raise_for_status()
+        return response.json()
+
     def rest(self, sender: str, text: str) -> List[dict]:
-        """One message through Rasa's REST channel (enabled in the demo configuration only)."""
+        """One message through the demo REST channel (conversation `rest-<sender>`)."""
         response = requests.post(f"{self.runtime.rasa_url}/webhooks/rest/webhook",
                                  json={"sender": sender, "message": text}, timeout=30)
         response.raise_for_status()

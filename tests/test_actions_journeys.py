@@ -56,7 +56,7 @@ def test_login_then_letters_then_read(db, demo, actions_portal):
     reply = bot.texts(bot.say(code, "inform", {"otp_code": code}))
     assert "Hei, Kari!" in reply
     assert "Solstrålen barnehage" in reply  # the open offer is mentioned after login
-    assert bot.slots["logged_in"] is True and bot.slots["session_token"]
+    assert bot.slots["logged_in"] is True and "session_token" not in bot.slots
 
     reply = bot.texts(bot.say("brev", "check_messages"))
     assert "1. Feievarsel for Fjellveien 12" in reply
@@ -117,7 +117,7 @@ def test_unknown_number_gets_the_same_reply_and_no_sms(db, demo, actions_portal)
 def test_logout_ends_the_session(db, demo, actions_portal):
     bot = logged_in(db, actions_portal)
     bot.say("logg ut", "logout")
-    assert bot.slots["session_token"] is None
+    assert bot.slots["logged_in"] is None
     assert "fødselsnummer" in bot.texts(bot.say("brev", "check_messages"))
 
 
@@ -127,3 +127,58 @@ def test_portal_down_gives_a_clear_reply(demo, actions_portal, monkeypatch):
     bot.say("logg inn", "login")
     reply = bot.texts(bot.say(KARI, "inform", {"fnr": KARI}))
     assert "prøv igjen" in reply.lower()
+
+
+def test_no_slot_or_event_of_a_login_holds_a_session_secret(db, demo, actions_portal):
+    from portal.models import CitizenSession
+
+    bot = logged_in(db, actions_portal)
+    assert fresh_row(db, select(CitizenSession.channel, CitizenSession.conversation_id)) == (
+        Channel.REST, "rest-conv-kari")
+    # Nothing the actions keep in the tracker is a bearer secret: booleans, a name, a language.
+    assert {k: v for k, v in bot.slots.items() if v not in (None, False, 0, 0.0)} == {
+        "logged_in": True, "first_name": "Kari", "language": "nb"}
+    assert "brev" in bot.texts(bot.say("brev", "check_messages")).lower()
+
+
+def test_the_channel_comes_from_the_conversation_id_not_the_input_channel(
+        db, demo, actions_portal):
+    """A message whose input channel claims `webchat` in a REST conversation acts as REST;
+    a web chat login is never usable from a REST conversation with the same suffix."""
+    web = BotConversation("shared", channel="webchat")
+    web.say("logg inn", "login")
+    web.say(KARI, "inform", {"fnr": KARI})
+    web.say(latest_code(db, "+4791234567"), "inform",
+            {"otp_code": latest_code(db, "+4791234567")})
+    assert web.slots["logged_in"] is True
+    assert "Feievarsel" in web.texts(web.say("brev", "check_messages"))
+
+    rest = BotConversation("shared")
+    rest.channel = "webchat"  # what a REST client could put in `input_channel`
+    rest.slots["logged_in"] = True  # even a forged slot gives no access
+    reply = rest.texts(rest.say("brev", "check_messages"))
+    assert "Feievarsel" not in reply and "fødselsnummer" in reply
+    assert rest.slots["logged_in"] is None
+
+
+def test_a_conversation_of_no_channel_reaches_nothing(db, demo, actions_portal):
+    bot = BotConversation("x")
+    bot.sender_id = "default"  # what Rasa's own REST channel gives a request without sender
+    reply = bot.texts(bot.say("148385 42035", "inform", {"fnr": "148385 42035"}))
+    assert "prøv igjen" in reply.lower()
+    assert fresh(db, select(func.count()).select_from(OutboundSms)) == 0
+
+
+def test_a_handoff_names_the_citizen_logged_in_in_that_conversation_only(
+        db, demo, actions_portal):
+    from portal.models import HandoffRequest
+
+    kari = logged_in(db, actions_portal)
+    stranger = BotConversation("stranger", channel="webchat")
+    kari.say("jeg vil snakke med et menneske", "human_handoff")
+    stranger.say("jeg vil snakke med et menneske", "human_handoff")
+    rows = db.execute(select(HandoffRequest.channel, HandoffRequest.conversation_id,
+                             HandoffRequest.citizen_id).order_by(HandoffRequest.id)).all()
+    db.rollback()
+    assert [tuple(r) for r in rows] == [(Channel.REST, "rest-conv-kari", demo[KARI]),
+                                        (Channel.WEBCHAT, "web-stranger", None)]

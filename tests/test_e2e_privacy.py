@@ -38,15 +38,14 @@ def test_login_leaves_no_secret_in_tracker_store_or_logs(production_stack, e2e_p
     engine = create_engine(e2e_pg_url, future=True)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT data FROM events WHERE sender_id = :s"),
-                            {"s": sender}).scalars().all()
+                            {"s": bot.conversation_id(sender)}).scalars().all()
     engine.dispose()
     assert len(rows) > 10, "the tracker store holds the conversation"
     stored = "\n".join(json.dumps(json.loads(row), ensure_ascii=False) for row in rows)
     assert "[fødselsnummer]" in stored and "[kode]" in stored and "[telefon]" in stored
     assert secrets_in(stored, code) == []
 
-    tracker = requests.get(f"{bot.runtime.rasa_url}/conversations/{sender}/tracker",
-                           params={"token": bot.runtime.rasa_auth_token}, timeout=10).text
+    tracker = json.dumps(bot.tracker(bot.conversation_id(sender)), ensure_ascii=False)
     assert secrets_in(tracker, code) == []
 
     for path in bot.log_files:
@@ -54,10 +53,10 @@ def test_login_leaves_no_secret_in_tracker_store_or_logs(production_stack, e2e_p
 
 
 def test_rasa_api_requires_the_auth_token(production_stack):
-    url = f"{production_stack.runtime.rasa_url}/conversations/privacy-kari/tracker"
+    url = f"{production_stack.runtime.rasa_url}/conversations/rest-privacy-kari/tracker"
     assert requests.get(url, timeout=10).status_code == 401
-    parse = requests.post(f"{production_stack.runtime.rasa_url}/model/parse",
-                          params={"token": production_stack.runtime.rasa_auth_token},
-                          json={"text": "les 2"}, timeout=10)
+    assert requests.get(url, headers={"Authorization": "Bearer wrong"},
+                        timeout=10).status_code == 401
+    parse = production_stack.rasa_api("/model/parse", "POST", json={"text": "les 2"})
     assert parse.status_code == 200
     assert parse.json()["intent"]["name"] == "read_message"

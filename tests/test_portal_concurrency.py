@@ -13,6 +13,7 @@ from sqlalchemy import select
 from portal.app import create_app
 from portal.clock import FrozenClock
 from portal.config import Settings
+from portal.conversation_ids import PREFIX_OF
 from portal.models import AuditEvent, Channel, Citizen, KindergartenOffer, OfferStatus
 from portal.services.demo import load_demo
 from portal.services.sessions import start_session
@@ -51,12 +52,12 @@ def _sessions(app, count: int) -> list:
     with portal.sessions() as s:
         kari = s.execute(select(Citizen).where(Citizen.fnr == KARI)).scalar_one()
         for i in range(count):
-            conversation = f"conv-{uuid.uuid4().hex[:8]}"
             channel = (Channel.SMS, Channel.WEBCHAT, Channel.REST)[i % 3]
-            token, _ = start_session(s, kari, channel=channel, conversation_id=conversation,
-                                     now=T0, idle_minutes=30)
+            conversation = f"{PREFIX_OF[channel.value]}{uuid.uuid4().hex[:8]}"
+            start_session(s, kari, channel=channel, conversation_id=conversation, now=T0,
+                          idle_minutes=30)
             headers.append({"Authorization": f"Bearer {SERVICE_TOKEN}",
-                            "X-Citizen-Session": token, "X-Conversation-Id": conversation})
+                            "X-Channel": channel.value, "X-Conversation-Id": conversation})
         s.commit()
     return headers
 

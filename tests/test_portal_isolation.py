@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.models import (
+    Channel,
     CitizenSession,
     Invoice,
     KindergartenOffer,
@@ -85,7 +86,7 @@ def test_every_list_holds_only_the_citizens_own_rows(client, app, demo, login):
 def test_a_session_is_bound_to_its_conversation(client, app, demo, login):
     headers = login(KARI, conversation_id="chat-kari")
 
-    other = {**headers, "X-Conversation-Id": "chat-someone-else"}
+    other = {**headers, "X-Conversation-Id": "rest-chat-someone-else"}
     for method, path, body in _citizen_requests(app, demo):
         response = client.open(path, method=method, json=body, headers=other)
         assert _error_code(response, 401) == "session_invalid", path
@@ -99,9 +100,12 @@ def test_missing_or_wrong_credentials_are_refused(client, app, demo, login):
         ({k: v for k, v in headers.items() if k != "Authorization"}, "invalid_token"),
         ({**headers, "Authorization": "Bearer wrong-token"}, "invalid_token"),
         ({**headers, "Authorization": f"Bearer {DISPATCH_TOKEN}"}, "invalid_token"),
-        ({k: v for k, v in headers.items() if k != "X-Citizen-Session"}, "session_required"),
+        ({k: v for k, v in headers.items() if k != "X-Channel"}, "session_required"),
         ({k: v for k, v in headers.items() if k != "X-Conversation-Id"}, "session_required"),
-        ({**headers, "X-Citizen-Session": "not-a-session"}, "session_invalid"),
+        ({**headers, "X-Channel": "webchat"}, "session_invalid"),
+        ({**headers, "X-Channel": "portal"}, "session_invalid"),
+        ({**headers, "X-Conversation-Id": headers["X-Conversation-Id"][len("rest-"):]},
+         "session_invalid"),
         ({}, "invalid_token"),
     ]
     for method, path, body in _citizen_requests(app, demo):
@@ -134,10 +138,47 @@ def test_an_idle_session_expires_after_30_minutes_and_activity_keeps_it_alive(
     assert row.ended_reason == "expired"
 
 
-def test_a_new_login_in_the_same_conversation_ends_the_old_session(client, login):
+def test_a_new_login_in_the_same_conversation_ends_the_old_session(client, app, login):
     old = login(KARI, conversation_id="chat-1")
     new = login(OLA, conversation_id="chat-1")
 
-    assert _error_code(client.get(LETTERS, headers=old), 401) == "session_ended"
+    assert old == new  # the conversation, not a token, names the session
     titles = [row["title"] for row in client.get(LETTERS, headers=new).json["letters"]]
     assert titles == ["Svar på søknad om bruk av fyrverkeri"]
+    with app.extensions["portal"].sessions() as s:
+        rows = s.execute(select(CitizenSession).order_by(CitizenSession.id)).scalars().all()
+    assert [(r.ended_reason, r.ended_at is None) for r in rows] == [("replaced", False),
+                                                                     (None, True)]
+
+
+def test_a_login_on_one_channel_is_never_used_from_another(client, app, demo, login):
+    web = login(KARI, channel=Channel.WEBCHAT, conversation_id="abc")
+    assert web["X-Conversation-Id"] == "web-abc"
+    assert client.get(LETTERS, headers=web).status_code == 200
+
+    # The same id named with another channel, and the same suffix in another channel's
+    # conversation, find no session: the channel is fixed by the id and by the login.
+    for channel, conversation in [("sms", "web-abc"), ("rest", "web-abc"),
+                                  ("rest", "rest-abc"), ("sms", "sms-abc")]:
+        response = client.get(LETTERS, headers={**web, "X-Channel": channel,
+                                                "X-Conversation-Id": conversation})
+        assert _error_code(response, 401) == "session_invalid", (channel, conversation)
+    with app.extensions["portal"].sessions() as s:
+        row = s.execute(select(CitizenSession)).scalar_one()
+    assert (row.channel, row.conversation_id, row.ended_at) == (Channel.WEBCHAT, "web-abc", None)
+
+
+def test_a_login_request_whose_id_is_not_of_its_channel_is_refused(client, app, demo,
+                                                                   service_headers):
+    from portal.models import OutboundSms
+
+    for channel, conversation in [("rest", "web-abc"), ("webchat", "sms-abc"),
+                                  ("sms", "rest-x"), ("rest", "default"), ("webchat", "web-")]:
+        for path, body in [("/api/v1/login/code", {"fnr": KARI}),
+                           ("/api/v1/login/verify", {"code": "123456"})]:
+            response = client.post(path, headers=service_headers, json={
+                **body, "channel": channel, "conversation_id": conversation})
+            assert _error_code(response, 422) == "invalid_input", (path, channel, conversation)
+            assert "conversation_id" in response.json["error"]["details"]["fields"]["json"]
+    with app.extensions["portal"].sessions() as s:
+        assert s.execute(select(OutboundSms)).first() is None  # no code was sent

@@ -44,23 +44,28 @@ def test_user_event_text_parse_data_and_entities_are_masked():
     assert masked["parse_data"]["intent"]["name"] == "inform"
 
 
-def test_session_token_slot_is_kept_for_the_next_turn():
-    token = "abc123456789xyz"
-    assert redact_event(SlotSet("session_token", token).as_dict())["value"] == token
+def test_no_slot_of_the_bot_holds_a_login_secret():
+    from channels.redaction import KEPT_SLOTS
+    from portal.config import PROJECT_ROOT
+
+    slots = Domain.load(str(PROJECT_ROOT / "bot" / "domain")).as_dict()["slots"]
+    assert not [name for name in slots if "token" in name or "session" in name]
+    assert slots["logged_in"]["type"] == "bool"
+    assert KEPT_SLOTS == {"letter_ids"}  # kept verbatim: letter ids, no personal data
     assert redact_event(SlotSet("first_name", "123456").as_dict())["value"] == "[kode]"
 
 
 def test_redacted_tracker_keeps_events_and_slots():
-    domain = Domain.from_dict({"slots": {"session_token": {
-        "type": "text", "mappings": [{"type": "custom"}]}}})
+    domain = Domain.from_dict({"slots": {"letter_ids": {
+        "type": "list", "mappings": [{"type": "custom"}]}}})
     tracker = DialogueStateTracker.from_events("s", [
         UserUttered("koden er 654321", {"name": "inform"}),
-        SlotSet("session_token", "tok-1"),
+        SlotSet("letter_ids", [123456, 7]),
         BotUttered("Hei, Kari!"),
     ], domain.slots)
     copy = redacted(tracker, domain)
     assert len(copy.events) == len(tracker.events)
-    assert copy.get_slot("session_token") == "tok-1"
+    assert copy.get_slot("letter_ids") == [123456, 7]
     assert copy.latest_message.text == "koden er [kode]"
     assert tracker.latest_message.text == "koden er 654321"  # the live tracker is untouched
 

@@ -13,8 +13,8 @@ from portal.models import CitizenSession
 from portal.services.audit import Actor
 from portal.services.sessions import resolve_session
 
-SESSION_HEADER = "X-Citizen-Session"
 CONVERSATION_HEADER = "X-Conversation-Id"
+CHANNEL_HEADER = "X-Channel"
 
 
 def _bearer_matches(expected: str) -> bool:
@@ -41,14 +41,14 @@ gateway_token_required = _token_required(lambda: settings().gateway_token)
 
 
 def citizen_session_required(view: Callable) -> Callable:
-    """The action server's token plus a live session bound to the named conversation."""
+    """The action server's token plus the live session of the named conversation and channel."""
 
     @functools.wraps(view)
     @service_token_required
     def wrapper(*args, **kwargs):
         db = get_db()
         g.citizen_session = resolve_session(
-            db, request.headers.get(SESSION_HEADER), request.headers.get(CONVERSATION_HEADER),
+            db, request.headers.get(CHANNEL_HEADER), request.headers.get(CONVERSATION_HEADER),
             now=now(), idle_minutes=settings().session_idle_minutes,
         )
         return view(*args, **kwargs)

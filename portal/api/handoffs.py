@@ -1,14 +1,13 @@
 """Requests to talk to a person."""
 from apifairy import body, other_responses, response
-from flask import Blueprint, request
+from flask import Blueprint
 
-from portal.api.auth import CONVERSATION_HEADER, SESSION_HEADER, service_token_required
+from portal.api.auth import service_token_required
 from portal.api.context import get_db, now, settings
 from portal.api.schemas import ErrorSchema, HandoffInSchema, HandoffSchema
-from portal.errors import InvalidInput
 from portal.models import Channel
 from portal.services.handoffs import request_handoff
-from portal.services.sessions import resolve_session
+from portal.services.sessions import find_live_session
 
 bp = Blueprint("handoffs", __name__, url_prefix="/api/v1/handoffs")
 
@@ -22,15 +21,10 @@ bp = Blueprint("handoffs", __name__, url_prefix="/api/v1/handoffs")
 def create_handoff(payload):
     """Queue a conversation for a caseworker; a logged-in citizen is named on the request"""
     db = get_db()
-    citizen_id = None
-    if request.headers.get(SESSION_HEADER):
-        session = resolve_session(db, request.headers.get(SESSION_HEADER),
-                                  request.headers.get(CONVERSATION_HEADER), now=now(),
-                                  idle_minutes=settings().session_idle_minutes)
-        if session.conversation_id != payload["conversation_id"]:
-            raise InvalidInput("The session belongs to another conversation.",
-                               code="conversation_mismatch")
-        citizen_id = session.citizen_id
+    # The citizen logged in in this very conversation, if any, is named on the handoff.
+    session = find_live_session(db, payload["channel"], payload["conversation_id"], now=now(),
+                                idle_minutes=settings().session_idle_minutes)
+    citizen_id = session.citizen_id if session is not None else None
     row, created = request_handoff(db, channel=Channel(payload["channel"]),
                                    conversation_id=payload["conversation_id"],
                                    reason=payload["reason"], citizen_id=citizen_id, now=now())

@@ -45,7 +45,8 @@ def verify_code(payload):
     result = login.verify_code(get_db(), portal().store, settings(), payload["code"],
                                channel=Channel(payload["channel"]),
                                conversation_id=payload["conversation_id"], now=now())
-    return {"session_token": result.token, "expires_at": result.session.expires_at,
+    # No token in the answer: the conversation itself names its session from now on.
+    return {"expires_at": result.session.expires_at,
             "first_name": result.citizen.first_name,
             "language": result.citizen.language.value}
 

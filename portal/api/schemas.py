@@ -1,8 +1,9 @@
 """Request and response schemas (marshmallow), which also describe the API in OpenAPI."""
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from portal.conversation_ids import channel_of
 from portal.extensions import ma
 from portal.models import (
     Channel,
@@ -173,19 +174,28 @@ class ErrorSchema(ma.Schema):
 CHANNELS = ["sms", "webchat", "rest"]
 
 
-class CodeRequestSchema(ma.Schema):
-    fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
+class ConversationSchema(ma.Schema):
+    """A channel and a conversation id that channel issued (portal/conversation_ids.py)."""
+
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+    @validates_schema
+    def _id_of_its_channel(self, data, **_):
+        if "channel" in data and "conversation_id" in data and \
+                channel_of(data["conversation_id"]) != data["channel"]:
+            raise ValidationError("Not a conversation of that channel.", "conversation_id")
+
+
+class CodeRequestSchema(ConversationSchema):
+    fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
     source = fields.String(validate=validate.Length(min=1, max=128), metadata={
         "description": "Who asks, where the channel knows it (SMS sender, client address); "
                        "code requests are limited per source"})
 
 
-class VerifySchema(ma.Schema):
+class VerifySchema(ConversationSchema):
     code = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
 
 
 class CodeSentSchema(ma.Schema):
@@ -193,7 +203,6 @@ class CodeSentSchema(ma.Schema):
 
 
 class LoginSchema(ma.Schema):
-    session_token = fields.String()
     expires_at = fields.DateTime()
     first_name = fields.String()
     language = fields.String()
@@ -215,9 +224,7 @@ class DevSmsQuerySchema(ma.Schema):
     to = fields.String(load_default=None)
 
 
-class HandoffInSchema(ma.Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
-    conversation_id = fields.String(required=True, validate=validate.Length(min=1, max=128))
+class HandoffInSchema(ConversationSchema):
     reason = fields.String(required=True, validate=validate.OneOf(
         ["citizen_request", "not_understood"]))
 

@@ -9,6 +9,7 @@ from typing import Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from portal.conversation_ids import channel_of
 from portal.errors import Unauthorized
 from portal.models import Channel, Citizen, CitizenSession
 from portal.services.audit import Actor, record
@@ -23,7 +24,12 @@ def token_hash(token: str) -> str:
 
 def start_session(db: Session, citizen: Citizen, *, channel: Channel, conversation_id: str,
                   now: datetime, idle_minutes: int) -> tuple[str, CitizenSession]:
-    """Opens a session, ending any earlier one in the same conversation. Returns the token."""
+    """Opens a session, ending any earlier one in the same conversation.
+
+    Returns a random token whose hash identifies the row; nobody needs it to act: the
+    conversation (channel and id) names its live session, so no bearer secret ever reaches
+    the bot's trackers.
+    """
     end_conversation_sessions(db, channel, conversation_id, now=now, reason="replaced")
     token = secrets.token_urlsafe(32)
     row = CitizenSession(
@@ -41,16 +47,27 @@ def start_session(db: Session, citizen: Citizen, *, channel: Channel, conversati
     return token, row
 
 
-def resolve_session(db: Session, token: Optional[str], conversation_id: Optional[str], *,
+def resolve_session(db: Session, channel: Optional[str], conversation_id: Optional[str], *,
                     now: datetime, idle_minutes: int) -> CitizenSession:
-    """The live session a request names; refreshes its idle timer."""
-    if not token or not conversation_id:
-        raise Unauthorized("A citizen session and conversation id are required.",
+    """The live session of a conversation on its own channel; refreshes its idle timer.
+
+    The conversation id names its channel (portal/conversation_ids.py); a request naming
+    another channel than the id's, or than the session was opened on, finds no session.
+    """
+    if not channel or not conversation_id:
+        raise Unauthorized("A channel and conversation id are required.",
                            code="session_required")
-    row = db.execute(select(CitizenSession).where(
-        CitizenSession.token_hash == token_hash(token))).scalar_one_or_none()
-    if row is None or row.conversation_id != conversation_id:
-        raise Unauthorized("Unknown session.", code="session_invalid")
+    if channel_of(conversation_id) != channel:
+        raise Unauthorized("The conversation does not belong to that channel.",
+                           code="session_invalid")
+    row = db.execute(
+        select(CitizenSession)
+        .where(CitizenSession.channel == Channel(channel),
+               CitizenSession.conversation_id == conversation_id)
+        .order_by(CitizenSession.created_at.desc(), CitizenSession.id.desc())
+        .limit(1)).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("Nobody is logged in in this conversation.", code="session_invalid")
     if row.ended_at is not None:
         raise Unauthorized("The session has ended.", code="session_ended")
     if row.expires_at <= now:
@@ -61,6 +78,15 @@ def resolve_session(db: Session, token: Optional[str], conversation_id: Optional
         row.last_seen_at = now
         row.expires_at = now + timedelta(minutes=idle_minutes)
     return row
+
+
+def find_live_session(db: Session, channel: Optional[str], conversation_id: Optional[str], *,
+                      now: datetime, idle_minutes: int) -> Optional[CitizenSession]:
+    """The conversation's live session, or None when nobody is logged in there."""
+    try:
+        return resolve_session(db, channel, conversation_id, now=now, idle_minutes=idle_minutes)
+    except Unauthorized:
+        return None
 
 
 def end_session(db: Session, row: CitizenSession, *, now: datetime, reason: str) -> None:

@@ -1,15 +1,15 @@
 """one open handoff per conversation, one pending notice per citizen, SMS expiry
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 from alembic import op
 import sqlalchemy as sa
 import portal.db
 
 
-revision = '0005'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

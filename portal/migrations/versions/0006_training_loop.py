@@ -1,7 +1,7 @@
 """training loop: annotations, training jobs, model bank, evaluations, activations
 
-Revision ID: 0007
-Revises: 0002
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import portal.db
 
 
-revision = '0007'
-down_revision = '0002'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """staff accounts
 
-Revision ID: 0006
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 20:28:40.088362
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import portal.db
 
 
-revision = '0006'
-down_revision = '0002'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
