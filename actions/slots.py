@@ -7,7 +7,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from actions import language
+from portal.texts import language
 
 
 class ValidateSlotMappings(ValidationAction):

@@ -158,7 +158,7 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     import signal
     import threading
 
-    from portal.sms.dispatcher import SendPolicy
+    from portal.sms.sender import SendPolicy
     from portal.bootstrap import Portal
     from portal.sms.worker import run
 

@@ -658,7 +658,7 @@ PROFILE_MARKERS = [
      "handle_request"),   # Sanic compiles handle_request itself: its "file" is its name
     ("Sanic HTTP protocol (parsing, writing)", "", "sanic/http"),
     ("SMS webhook handler", "webhook", "channels/sms.py"),
-    ("  record_inbound (executor)", "record_inbound", "portal/sms/conversation.py"),
+    ("  record_inbound (executor)", "record_inbound", "portal/conversations/sms_inbox.py"),
     ("SMS background turn (_run_turn)", "_run_turn", "channels/sms.py"),
     ("  NLU: parse_message", "parse_message", "rasa/core/processor.py"),
     ("  graph runner (NLU + policies)", "run", "rasa/engine/runner/dask.py"),
@@ -990,7 +990,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGHUP, _terminate)
 
     from assistant.model import ensure_model
-    from portal.sms.identity import sender_key
+    from portal.sms.sender_keys import sender_key
 
     ensure_postgres(args.database_url)
     load_before = machine_load()

@@ -13,7 +13,7 @@ from collections import Counter
 
 from actions.formatting import invoice_lines, letter_lines
 from actions.responses import render
-from portal.sms import format as sms
+from portal.sms import gsm as sms
 from tests.bot_harness import domain
 
 LETTERS = [

@@ -34,7 +34,7 @@ class Portal:
 
     def notify_by_sms(self, letter) -> None:
         """Plans the SMS notice for a dispatched letter and sends it when it is due now."""
-        from portal.sms import notices
+        from portal.services import notices
 
         with self.sessions() as db:
             notices.schedule(db, self.settings, letter, now=self.clock.now())

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from portal.config import PROJECT_ROOT, Settings
 from portal.models import OutboundSms
 from portal.sms import outbox
-from portal.sms.dispatcher import apply_status_callback
+from portal.sms.sender import apply_status_callback
 from portal.bootstrap import Portal
 from tests.twilio_standin import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, TwilioStandIn
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from portal.conversations import service
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.models import AuditEvent, Channel, OutboundSms, TranscriptMessage
-from portal.sms.identity import ensure_identity
+from portal.sms.sender_keys import ensure_identity
 from tests.conftest import KARI, T0
 
 MOBILE = "+4791234567"

@@ -5,8 +5,9 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Letter, LetterStatus, OutboundSms, SmsIdentity, SmsNotice
-from portal.sms import conversation, notices
-from portal.sms.identity import ensure_identity
+from portal.conversations import sms_inbox as conversation
+from portal.services import notices
+from portal.sms.sender_keys import ensure_identity
 from tests.conftest import KARI, KARI_MOBILE, PER
 
 LETTER = {"sender_unit": "Vann og avløp", "title": "Varsel om vannstopp",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from portal.models import OutboundSms
-from portal.sms.dispatcher import (MASKED_BODY, CallbackResult, SendPolicy, apply_status_callback,
+from portal.sms.sender import (MASKED_BODY, CallbackResult, SendPolicy, apply_status_callback,
                                    claim_due, drain, send_claimed)
 from portal.sms.outbox import open_body
 from portal.sms.twilio_client import TwilioSender

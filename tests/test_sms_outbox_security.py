@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from portal.sms.dispatcher import MASKED_BODY, SendPolicy, claim_due, drain
+from portal.sms.sender import MASKED_BODY, SendPolicy, claim_due, drain
 from portal.sms.outbox import open_body
 from portal.sms.twilio_client import TwilioSender
 from tests.conftest import KARI, KARI_MOBILE

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from assistant.cli import main, sms_worker_args
 from portal.config import Settings
-from portal.sms.dispatcher import SendPolicy, claim_due, drain
+from portal.sms.sender import SendPolicy, claim_due, drain
 from tests.sms_fixtures import (add_sms, load_sms, sms_portal, sms_settings,  # noqa: F401
                                 start_worker, status_receiver, twilio, twilio_settings, utcnow,
                                 worker_env)

@@ -9,7 +9,7 @@ from portal.bootstrap import Portal
 from portal.conversations import service
 from portal.conversations.worker import RasaPool, TurnPolicy, TurnWorker
 from portal.models import Conversation, InboundSms, OutboundSms, SmsIdentity, TranscriptMessage
-from portal.sms import conversation as sms_state
+from portal.conversations import sms_inbox as sms_state
 
 MOBILE = "+4791234567"
 CLOSED = "http://127.0.0.1:1"  # nothing listens: any Rasa call fails at once

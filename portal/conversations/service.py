@@ -204,7 +204,7 @@ def _tell_citizen(db: Session, settings: Settings, conversation: Conversation, t
     db.add(message)
     db.flush()
     if conversation.channel == Channel.SMS:
-        from portal.sms.conversation import queue_reply
+        from portal.conversations.sms_inbox import queue_reply
 
         row = queue_reply(db, settings, conversation.sender_key, text, now=now,
                           language=conversation.language or "nb", commit=False)

@@ -24,26 +24,19 @@ import requests
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from actions.language import detect
+from portal.texts.language import detect
 from portal.conversations import service
 from portal.models import Conversation, InboundSms, SmsIdentity
 from portal.privacy import redact_text
-from portal.sms import conversation as sms_state
-from portal.sms import format as sms_format
-from portal.sms import texts
+from portal.conversations import sms_inbox as sms_state
+from portal.sms import gsm as sms_format
+from portal.texts import sms as texts
+from portal.texts.keywords import (HELP_WORDS, START_WORDS, STOP_WORDS, is_more_request,
+                                   keyword)
 
 log = logging.getLogger(__name__)
 
-STOP_WORDS = {"STOPP", "STOP", "AVSLUTT"}
-START_WORDS = {"START"}
-HELP_WORDS = {"HJELP", "HELP"}
 RECEIVED, PROCESSED = "received", "processed"
-
-
-def keyword(body: str) -> Optional[str]:
-    """A single-word keyword in any case ("stopp", "Start!"), or None."""
-    words = body.strip().strip(".!").upper().split()
-    return words[0] if len(words) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -132,7 +125,7 @@ def plan(db: Session, row: InboundSms, conv: Conversation) -> Plan:
         return Plan("reply", texts.TEXT_ONLY[language], "keyword:media", language)
     if word in HELP_WORDS:
         return Plan("reply", texts.HELP[language], "keyword:hjelp", language)
-    if sms_format.is_more_request(body):
+    if is_more_request(body):
         rest = identity.more_text if identity else None
         return Plan("reply", rest or texts.NOTHING_MORE[language], "keyword:mer", language,
                     take="more")

@@ -7,8 +7,8 @@ from typing import Optional
 
 from sqlalchemy.exc import OperationalError
 
-from portal.sms import notices
-from portal.sms.dispatcher import (DEFAULT_BATCH, DEFAULT_POLICY, DrainResult, Send, SendPolicy,
+from portal.services import notices
+from portal.sms.sender import (DEFAULT_BATCH, DEFAULT_POLICY, DrainResult, Send, SendPolicy,
                                    drain)
 
 log = logging.getLogger(__name__)

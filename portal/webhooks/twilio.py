@@ -21,8 +21,8 @@ from portal.api.schemas import ErrorSchema
 from portal.conversations import service
 from portal.errors import Conflict, Forbidden, InvalidInput, PortalError
 from portal.identity import normalize_mobile
-from portal.sms import conversation
-from portal.sms.dispatcher import apply_status_callback
+from portal.conversations import sms_inbox as conversation
+from portal.sms.sender import apply_status_callback
 
 log = logging.getLogger(__name__)
 

@@ -52,8 +52,6 @@ UCS2_MULTI_UNITS = 67
 
 Encoding = Literal["GSM-7", "UCS-2"]
 
-# Keywords a citizen sends to get the rest of a long answer.
-MORE_KEYWORDS: frozenset[str] = frozenset({"MER", "MORE"})
 
 # --------------------------------------------------------------------------
 # Sanitising
@@ -258,12 +256,6 @@ def choice_payload(reply: str | None, buttons: Sequence[Mapping[str, object]] | 
     button = buttons[index - 1]
     payload = button.get("payload") or button.get("title")
     return str(payload) if payload else None
-
-
-def is_more_request(reply: str | None) -> bool:
-    """Return True if the reply asks for the rest of a long answer ("MER"/"MORE")."""
-    word = (reply or "").strip().rstrip(".!?").strip().upper()
-    return word in MORE_KEYWORDS
 
 
 # --------------------------------------------------------------------------

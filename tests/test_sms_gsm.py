@@ -1,4 +1,4 @@
-"""Tests for portal.sms.format (GSM-7 handling, segments, buttons and fit)."""
+"""Tests for portal.sms.gsm (GSM-7 handling, segments, buttons and fit)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import random
 
 import pytest
 
-from portal.sms import format as sms_format
-from portal.sms.format import (
+from portal.sms import gsm as sms_format
+from portal.texts.keywords import MORE_WORDS, is_more_request
+from portal.sms.gsm import (
     GSM7_BASIC,
     GSM7_EXTENSION,
-    MORE_KEYWORDS,
     MORE_SUFFIX,
     choice_payload,
     count_segments,
     encoding,
     fit,
     is_gsm7,
-    is_more_request,
     message_length,
     normalize_language,
     render_buttons,
@@ -537,7 +536,7 @@ def test_choice_payload_roundtrip_with_render_buttons():
 
 
 def test_more_keywords_constant():
-    assert MORE_KEYWORDS == {"MER", "MORE"}
+    assert MORE_WORDS == {"MER", "MORE"}
 
 
 @pytest.mark.parametrize(

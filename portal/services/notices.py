@@ -18,9 +18,9 @@ from portal.config import Settings
 from portal.models import Citizen, Letter, SmsNotice
 from portal.services.audit import Actor, record
 from portal.services.letters import mark_notified
-from portal.sms import texts
-from portal.sms.conversation import queue_reply
-from portal.sms.identity import ensure_identity, is_opted_out
+from portal.texts import sms as texts
+from portal.conversations.sms_inbox import queue_reply
+from portal.sms.sender_keys import ensure_identity, is_opted_out
 
 MIN_GAP = timedelta(hours=1)
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from portal.config import Settings
 from portal.models import InboundSms, OutboundSms, SmsIdentity
 from portal.privacy import redact_text
-from portal.sms import format as sms
-from portal.sms.identity import ensure_identity
+from portal.sms import gsm as sms
+from portal.sms.sender_keys import ensure_identity
 from portal.sms.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: 
                    body: str, num_media: int, now: datetime) -> Optional[InboundSms]:
     """Logs an inbound SMS (and its redacted transcript message) before it is acknowledged;
     None when the MessageSid was seen. The turn workers pick it up from here."""
-    from actions.language import detect
+    from portal.texts.language import detect
     from portal.conversations import service
     from portal.models import Channel
 
