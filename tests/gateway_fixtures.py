@@ -120,7 +120,7 @@ def cluster_stack(tmp_path_factory, trained_model, cluster_pg_url, e2e_redis_url
 def start_turn_worker(cluster_stack, tmp_path) -> Callable[..., TurnWorkerProcess]:
     """Starts `assistant turn-worker ARGS…` against the given Rasa URLs; kills leftovers."""
     started: List[TurnWorkerProcess] = []
-    env = cluster_stack.supervisor.env
+    env = cluster_stack.runtime.env_for("turn-worker")
 
     def start(*args: str, rasa_urls: Optional[List[str]] = None) -> TurnWorkerProcess:
         worker = TurnWorkerProcess(env, rasa_urls or cluster_stack.rasa_urls,
