@@ -79,7 +79,7 @@ def formatter(process: str, fmt: Optional[str] = None) -> logging.Formatter:
         _add_exception,
     ]
     if fmt == "json":
-        renderer: Any = structlog.processors.JSONRenderer(sort_keys=False)
+        renderer: Any = structlog.processors.JSONRenderer(sort_keys=False, ensure_ascii=False)
         final = [structlog.processors.format_exc_info, redact_fields, renderer]
     else:
         final = [redact_fields, structlog.dev.ConsoleRenderer(colors=False)]

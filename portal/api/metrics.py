@@ -2,6 +2,7 @@
 the correlation id of every request and the Twilio webhooks' time to answer."""
 from __future__ import annotations
 
+import logging
 import time
 
 from apifairy import other_responses
@@ -13,6 +14,7 @@ from portal.api.schemas import ErrorSchema
 from portal.errors import PortalError
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("portal.requests")
 
 WEBHOOKS = {"/webhooks/twilio/sms": "sms", "/webhooks/twilio/status": "status"}
 
@@ -44,7 +46,8 @@ def register(app: Flask) -> None:
     def start_observing() -> None:
         g.started = time.perf_counter()
         # Our own processes send theirs (the action server); anything else starts one.
-        correlation.bind(request.headers.get(correlation.HEADER) or correlation.new())
+        g.passed_on = correlation.valid(request.headers.get(correlation.HEADER))
+        correlation.bind(g.passed_on or correlation.new())
 
     @app.after_request
     def finish_observing(response: Response) -> Response:
@@ -55,4 +58,7 @@ def register(app: Flask) -> None:
         if webhook and "started" in g:
             metrics.WEBHOOK_SECONDS.labels(webhook, str(response.status_code)).observe(
                 time.perf_counter() - g.started)
+        if webhook or g.get("passed_on"):  # a step of a message's way through the processes
+            log.info("%s %s %s", request.method, request.path, response.status_code,
+                     extra={"status": response.status_code})
         return response
