@@ -332,6 +332,23 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
     click.echo(f"Turn worker stopped after {turns} turn(s).")
 
 
+@main.command()
+def status() -> None:
+    """Every process's health, queues, outbox, the active model and the last log errors."""
+    from assistant.runtime import Runtime
+    from assistant.status import collect, render
+
+    runtime = Runtime.from_env()
+    portal = _portal_context()
+    try:
+        result = collect(runtime, portal)
+    finally:
+        portal.close()
+    click.echo(render(result))
+    if not result.ok:
+        raise SystemExit(1)
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 

@@ -182,3 +182,24 @@ def test_no_log_field_holds_a_secret_or_a_personal_number(production_stack):
                 for needle in secrets | personal | codes:
                     assert needle not in str(value), (path.name, field)
     assert checked > 50  # the logs are JSON lines in production format
+
+
+def test_assistant_status_shows_every_process_the_queues_and_the_model(production_stack):
+    import subprocess
+    import sys
+
+    stack = production_stack
+    Phone(stack, KARI_MOBILE).send("hei", "")
+    result = subprocess.run([sys.executable, "-m", "assistant.cli", "status"],
+                            env=stack.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for service in stack.supervisor.services:
+        assert re.search(rf"^  {re.escape(service.name)}\s+ok\s", out, re.M), service.name
+    assert re.search(r"inbound SMS waiting\s+\d+\s+oldest \d+ s", out)
+    assert re.search(r"outbox sent / failed\s+\d+ / \d+", out)
+    assert re.search(r"handoffs waiting\s+\d+", out)
+    assert re.search(rf"^  rasa\s+{re.escape(stack.model.name)}$", out, re.M)
+    assert "Last errors" in out
+    for secret in (stack.runtime.metrics_token, stack.runtime.rasa_auth_token):
+        assert secret not in out
