@@ -47,8 +47,13 @@ def serve_metrics(env: Mapping[str, str], process: str) -> Optional[WSGIServer]:
     if not port:
         return None
     host = env.get("METRICS_HOST") or "127.0.0.1"
-    server = make_server(host, int(port), metrics_app(metrics.metrics_token(env)),
-                         handler_class=_QuietHandler)
+    try:
+        server = make_server(host, int(port), metrics_app(metrics.metrics_token(env)),
+                             handler_class=_QuietHandler)
+    except OSError as exc:  # the work matters more than its figures: go on, loudly
+        log.error("%s cannot serve metrics on %s:%s (%s); working without them", process,
+                  host, port, exc.strerror or exc)
+        return None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("%s metrics on http://%s:%s/metrics", process, host, port)
     return server
