@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional
 
 import aiohttp
 
+from portal import correlation
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = float(os.environ.get("PORTAL_TIMEOUT_SECONDS", "4"))
@@ -67,6 +69,8 @@ class PortalClient:
     async def request(self, method: str, path: str, conversation: Optional[Conversation] = None,
                       **kwargs: Any) -> Dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}
+        if correlation.current():
+            headers[correlation.HEADER] = correlation.current()
         if conversation is not None:
             headers["X-Channel"] = conversation.channel
             headers["X-Conversation-Id"] = conversation.conversation_id

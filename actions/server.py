@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import os
+import time
 import zlib
 from typing import Any, Optional
 
@@ -98,6 +99,41 @@ def _authorized(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
+def correlation_of(call: Any) -> Optional[str]:
+    """The correlation id Rasa keeps in the metadata of the turn's user event."""
+    from portal import correlation
+
+    for event in reversed((call.get("tracker") or {}).get("events") or []):
+        if event.get("event") == "user":
+            return correlation.valid((event.get("metadata") or {}).get(
+                correlation.METADATA_KEY))
+    return None
+
+
+def observe(app: Sanic, metrics_token: str) -> Sanic:
+    """GET /metrics (bearer METRICS_TOKEN) and every action call counted and timed."""
+    from portal import metrics
+
+    @app.get("/metrics")
+    async def scrape(request: Request):
+        if not metrics.authorized(request.headers.get("Authorization"), metrics_token):
+            return _error(401, "invalid_token", "A valid metrics bearer token is required.")
+        body, content_type = metrics.exposition()
+        return response.raw(body, content_type=content_type)
+
+    @app.on_response
+    async def count(request: Request, answer):
+        action = getattr(request.ctx, "action", None)
+        if action is None:
+            return
+        outcome = "ok" if answer.status < 400 else f"http_{answer.status}"
+        metrics.ACTIONS.labels(action, outcome).inc()
+        metrics.ACTION_SECONDS.observe(time.perf_counter() - request.ctx.started)
+        log.info("action %s: %s", action, outcome, extra={"action": action, "status": answer.status})
+
+    return app
+
+
 def harden(app: Sanic, token: Optional[str]) -> Sanic:
     """Adds the secret check, call validation and a quiet error handler to rasa-sdk's app."""
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
@@ -116,6 +152,10 @@ def harden(app: Sanic, token: Optional[str]) -> Sanic:
                 return _error(400, "invalid_action_call", str(error))
             # rasa-sdk reads request.json; give it the checked, decompressed call.
             request.parsed_json = call
+            from portal import correlation
+
+            correlation.bind(correlation_of(call))  # the actions' portal calls pass it on
+            request.ctx.action, request.ctx.started = call["next_action"], time.perf_counter()
             request.headers.pop("Content-Encoding", None)
         return None
 
@@ -131,10 +171,10 @@ def harden(app: Sanic, token: Optional[str]) -> Sanic:
     return app
 
 
-def create_app(token: Optional[str]) -> Sanic:
+def create_app(token: Optional[str], metrics_token: str = "") -> Sanic:
     from rasa_sdk.endpoint import create_app as create_sdk_app
 
-    return harden(create_sdk_app("actions", cors_origins=None), token)
+    return observe(harden(create_sdk_app("actions", cors_origins=None), token), metrics_token)
 
 
 def main(argv: Optional[list] = None) -> None:
@@ -149,8 +189,12 @@ def main(argv: Optional[list] = None) -> None:
     if token is None and os.environ.get("ASSISTANT_ENV", "production") not in ("demo", "test"):
         raise SystemExit("ACTION_SERVER_TOKEN must be set outside the demo: Rasa sends it, "
                          "and the action server refuses calls without it.")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    app = create_app(token)
+    from portal import logsetup
+
+    app = create_app(token, os.environ.get("METRICS_TOKEN") or "")
+    logsetup.configure("actions")
+    for name in ("sanic.root", "sanic.error", "sanic.access", "sanic.server"):
+        logsetup.restyle(logging.getLogger(name), "actions")
     log.info("Action server on http://%s:%d (%s)", args.host, args.port,
              "calls need the shared token" if token else "no token: demo only")
     app.run(args.host, args.port, workers=1, access_log=False)

@@ -65,6 +65,9 @@ def portal(port: int | None, host: str) -> None:
     from portal.migrate import upgrade
     from portal.server import PortalServer
 
+    from portal import logsetup
+
+    logsetup.configure("portal")
     settings = Settings.from_env()
     if port:
         settings = dataclasses.replace(settings, port=port)
@@ -155,6 +158,7 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
                request_timeout: float, max_attempts: int) -> None:
     """Send letter notices and the SMS outbox (through Twilio) until stopped (SIGTERM, Ctrl-C)."""
     import logging
+    import os
     import signal
     import threading
 
@@ -168,8 +172,12 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
                             request_timeout=request_timeout)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from portal import logsetup
+    from portal.metrics_server import serve_metrics
+
+    logsetup.configure("sms-worker")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # headers per request
+    serve_metrics(os.environ, "sms-worker")
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}
@@ -303,7 +311,11 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
                             max_backoff=max_backoff)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from portal import logsetup
+    from portal.metrics_server import serve_metrics
+
+    logsetup.configure("turn-worker")
+    serve_metrics(os.environ, "turn-worker")
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}
@@ -318,6 +330,23 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     click.echo(f"Turn worker stopped after {turns} turn(s).")
+
+
+@main.command()
+def status() -> None:
+    """Every process's health, queues, outbox, the active model and the last log errors."""
+    from assistant.runtime import Runtime
+    from assistant.status import collect, render
+
+    runtime = Runtime.from_env()
+    portal = _portal_context()
+    try:
+        result = collect(runtime, portal)
+    finally:
+        portal.close()
+    click.echo(render(result))
+    if not result.ok:
+        raise SystemExit(1)
 
 
 def _interrupt(_signum, _frame):

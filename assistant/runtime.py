@@ -20,6 +20,7 @@ TWILIO_VARS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
                "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_API_BASE_URL")
 # Variables that hold a secret or a URL that may carry a password; none is inherited.
 SECRET_VARS = (*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
+               "METRICS_TOKEN",
                "DATABASE_URL", "REDIS_URL", "TRACKER_DB_PASSWORD", "LOCK_REDIS_PASSWORD",
                *TWILIO_VARS)
 # The portal's own processes (the web app and its two workers) share the portal's secrets.
@@ -38,6 +39,8 @@ class Runtime:
     base_env: Dict[str, str]
     rasa_instances: int = 1
     turn_workers: int = 1
+    metrics_token: str = ""  # every process's /metrics (METRICS_TOKEN)
+    metrics_port_base: int = 9400  # the SMS worker's metrics; turn worker N: base + N
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Runtime":
@@ -52,7 +55,9 @@ class Runtime:
                    webchat_secret=secret("WEBCHAT_SECRET"),
                    action_server_token=secret("ACTION_SERVER_TOKEN"), base_env=dict(env),
                    rasa_instances=_count(env, "RASA_INSTANCES"),
-                   turn_workers=_count(env, "TURN_WORKERS", minimum=0))
+                   turn_workers=_count(env, "TURN_WORKERS", minimum=0),
+                   metrics_token=secret("METRICS_TOKEN"),
+                   metrics_port_base=int(env.get("METRICS_PORT_BASE", "9400")))
 
     @property
     def production_stores(self) -> bool:
@@ -87,6 +92,10 @@ class Runtime:
     def rasa_urls(self) -> List[str]:
         return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
 
+    def worker_metrics_port(self, process: str, index: int = 0) -> int:
+        """Where a worker serves /metrics: the SMS worker on the base, turn worker N on base+N."""
+        return self.metrics_port_base + (index if process == "turn-worker" else 0)
+
     def interface(self, variable: str) -> str:
         """Where a server listens: always the loopback in the demo, else `variable` or it."""
         if self.settings.is_demo:
@@ -106,6 +115,13 @@ class Runtime:
             "PUBLIC_BASE_URL": s.public_base_url,
             "RASA_URLS": ",".join(self.rasa_urls),
         })
+        return env
+
+    def _observed_env(self, process: str) -> Dict[str, str]:
+        """Metrics and log settings of one process."""
+        env = {"METRICS_TOKEN": self.metrics_token}
+        if process == "portal":  # gunicorn workers share their counters through files
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(self.settings.var_dir / "metrics" / "portal")
         return env
 
     def _portal_env(self) -> Dict[str, str]:
@@ -146,6 +162,7 @@ class Runtime:
                 env.update(_lock_redis_env(s.redis_url))
         else:
             raise ValueError(f"unknown process {process!r}")
+        env.update(self._observed_env(process))
         return env
 
     def child_env(self) -> Dict[str, str]:

@@ -30,15 +30,21 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
     rasas = [start_rasa(runtime, supervisor, model, index, log_level)
              for index in range(runtime.rasa_instances)]
     # The workers have no HTTP side: the supervisor notices if one exits.
+    # Each serves /metrics on its own loopback port (METRICS_PORT).
     for index in range(runtime.turn_workers):
         supervisor.start(f"turn-worker-{index + 1}",
                          python_module("assistant.cli", "turn-worker"), "",
-                         env=runtime.env_for("turn-worker"))
+                         env=worker_env(runtime, "turn-worker", index + 1))
     supervisor.start("sms-worker", python_module("assistant.cli", "sms-worker"), "",
-                     env=runtime.env_for("sms-worker"))
+                     env=worker_env(runtime, "sms-worker"))
     for service in (portal, actions, *rasas):
         supervisor.wait_healthy(service)
     return model
+
+
+def worker_env(runtime: Runtime, process: str, index: int = 0) -> dict:
+    return {**runtime.env_for(process),
+            "METRICS_PORT": str(runtime.worker_metrics_port(process, index))}
 
 
 def start_rasa(runtime: Runtime, supervisor: Supervisor, model: Path, index: int,

@@ -22,6 +22,8 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from portal import correlation
+
 log = logging.getLogger(__name__)
 
 PREFIXES = {"sms": "sms-", "webchat": "web-"}
@@ -93,6 +95,25 @@ class GatewayInput(InputChannel):
         async def health(_: Request):
             return response.json({"status": "ok"})
 
+        @gateway.route("/metrics", methods=["GET"])
+        async def scrape(request: Request):
+            """This Rasa server's Prometheus metrics (bearer METRICS_TOKEN)."""
+            from channels import observe
+            from portal import metrics
+
+            if not metrics.authorized(request.headers.get("Authorization"),
+                                      metrics.metrics_token()):
+                return _error(401, "invalid_token", "A valid metrics bearer token is required.")
+            observe.model_gauge(request.app.ctx.agent)
+            body, content_type = metrics.exposition()
+            return response.raw(body, content_type=content_type)
+
+        @gateway.listener("after_server_start")
+        async def structured_logs(_app, _loop):
+            from channels import observe
+
+            observe.restyle_sanic()
+
         @gateway.route("/turn", methods=["POST"])
         async def turn(request: Request):
             if not self._authorized(request):
@@ -100,6 +121,8 @@ class GatewayInput(InputChannel):
             body = request.json if isinstance(request.json, dict) else {}
             sender, text = body.get("sender"), body.get("message")
             message_id, channel = body.get("message_id"), body.get("channel")
+            given = correlation.valid(body.get("correlation_id")
+                                      or request.headers.get(correlation.HEADER))
             if not all(isinstance(v, str) and v for v in (sender, message_id, channel)) \
                     or not isinstance(text, str):
                 return _error(400, "invalid_input",
@@ -117,7 +140,8 @@ class GatewayInput(InputChannel):
                 collector = CollectingOutputChannel()
                 await agent.processor.handle_message(UserMessage(
                     text[:MAX_MESSAGE_CHARS], collector, sender, input_channel=channel,
-                    message_id=message_id, metadata={}))
+                    message_id=message_id,
+                    metadata={correlation.METADATA_KEY: given} if given else {}))
                 tracker = await agent.tracker_store.retrieve(sender)
             done = turn_of(list(tracker.events), message_id) if tracker else None
             # The sent texts, unmasked (the tracker store keeps masked copies).

@@ -48,6 +48,10 @@ def main() -> None:
 
     install_compiled_action_validation()
     install_bearer_token_auth()
+    if kind == "server":
+        from channels.observe import install as install_observation
+
+        install_observation()
 
     sys.argv = with_auth_token(argv)
     rasa_main()

@@ -124,6 +124,7 @@ class Settings:
     staff_setup_link_hours: int = 24
     staff_idle_minutes: int = 30
     portal_public_url: str = "http://127.0.0.1:8000"  # where set-up links point
+    metrics_token: str = ""  # bearer secret of every process's /metrics (METRICS_TOKEN)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -202,4 +203,5 @@ class Settings:
             staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),
             portal_public_url=(env.get("PORTAL_PUBLIC_URL")
                                or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
+            metrics_token=env.get("METRICS_TOKEN") or "",
         )

@@ -376,6 +376,7 @@ class OutboundSms(Base):
     attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
     next_attempt_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    correlation_id: Mapped[Optional[str]] = Column(String(64))  # portal/correlation.py
     provider_sid: Mapped[Optional[str]] = Column(String(64), unique=True)
     error_code: Mapped[Optional[str]] = Column(String(20))
     updated_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
@@ -425,6 +426,7 @@ class InboundSms(Base):
     # Turn retries (Rasa down or slow): attempts so far and when to try again.
     attempts: Mapped[int] = Column(Integer, nullable=False, default=0, server_default="0")
     next_attempt_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    correlation_id: Mapped[Optional[str]] = Column(String(64))  # portal/correlation.py
 
 
 class SmsNotice(Base):

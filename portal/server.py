@@ -5,8 +5,37 @@ import multiprocessing
 import os
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from portal.config import Settings
+
+
+class StructuredLogger(Logger):
+    """gunicorn's own log lines in the assistant's structured format."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        from portal import logsetup
+
+        logsetup.restyle(self.error_log, "portal")
+        self.error_log.propagate = False
+
+
+def _fresh_metrics_dir(_server) -> None:
+    """A new server starts counting from zero: old workers' files would count again."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def _worker_gone(_server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 class PortalServer(BaseApplication):
@@ -32,6 +61,9 @@ class PortalServer(BaseApplication):
             "errorlog": "-",
             "loglevel": "info",
             "timeout": 30,
+            "logger_class": StructuredLogger,
+            "on_starting": _fresh_metrics_dir,
+            "child_exit": _worker_gone,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

@@ -257,7 +257,8 @@ def production_stack(tmp_path_factory, trained_model, e2e_pg_url, e2e_redis_url,
            "ASSISTANT_ENV": "demo", "TWILIO_ACCOUNT_SID": twilio_cloud.account_sid,
            "TWILIO_AUTH_TOKEN": twilio_cloud.auth_token, "TWILIO_FROM_NUMBER": "+4759440000",
            "TWILIO_API_BASE_URL": twilio_cloud.base_url,
-           "SMS_QUIET_HOURS": "off"}  # the real clock: notices must not wait for 08:00
+           "SMS_QUIET_HOURS": "off",  # the real clock: notices must not wait for 08:00
+           "LOG_FORMAT": "json"}  # production's log lines
     assistant = RunningAssistant(var_dir, trained_model, env, twilio=twilio_cloud)
     _seed(assistant)
     yield assistant.start()

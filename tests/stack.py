@@ -47,7 +47,8 @@ class RunningAssistant:
         env = {"PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}", **env,
                "ASSISTANT_VAR_DIR": str(var_dir), "PORTAL_PORT": str(portal_port),
                "RASA_PORT": str(free_ports(int(env.get("RASA_INSTANCES") or 1))),
-               "ACTIONS_PORT": str(free_port())}
+               "ACTIONS_PORT": str(free_port()),
+               "METRICS_PORT_BASE": str(free_ports(int(env.get("TURN_WORKERS") or 1) + 1))}
         self.runtime = Runtime.from_env(env)
         self.supervisor = Supervisor(self.runtime.child_env(), log_dir=var_dir / "logs")
         self.model = model

@@ -23,6 +23,7 @@ SECRETS = {
     "OUTBOX_KEY": "s-outbox-key-0123456789",
     "STAFF_SESSION_SECRET": "s-staff-session-0123456789",
     "ACTION_SERVER_TOKEN": "s-action-server-0123456789",
+    "METRICS_TOKEN": "s-metrics-token-0123456789",
     "TWILIO_AUTH_TOKEN": "s-twilio-auth-0123456789",
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
 }
@@ -31,16 +32,16 @@ REDIS_PASSWORD = "s-redis-password-0123456789"
 # What each process may hold; everything else in SECRETS (and the passwords) it must not.
 PORTAL_FAMILY = {"PORTAL_SERVICE_TOKEN", "DISPATCH_TOKEN", "IDENTITY_HASH_KEY", "GATEWAY_TOKEN",
                  "OUTBOX_KEY", "STAFF_SESSION_SECRET", "RASA_AUTH_TOKEN", "TWILIO_AUTH_TOKEN",
-                 "TWILIO_ACCOUNT_SID", "db", "redis"}
+                 "TWILIO_ACCOUNT_SID", "METRICS_TOKEN", "db", "redis"}
 NEEDS = {
     "portal": PORTAL_FAMILY,
     "sms-worker": PORTAL_FAMILY,
     "turn-worker": PORTAL_FAMILY,
-    "actions": {"PORTAL_SERVICE_TOKEN", "ACTION_SERVER_TOKEN"},
+    "actions": {"PORTAL_SERVICE_TOKEN", "ACTION_SERVER_TOKEN", "METRICS_TOKEN"},
     # Rasa reaches the action server and the portal's gateway API, and keeps conversations
     # in PostgreSQL with locks in Redis; no portal database secret, no Twilio secret.
     "rasa": {"RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "GATEWAY_TOKEN", "ACTION_SERVER_TOKEN",
-             "db", "redis"},
+             "METRICS_TOKEN", "db", "redis"},
 }
 
 
@@ -66,7 +67,7 @@ def test_production_is_the_default(tmp_path):
 
 
 @pytest.mark.parametrize("name", [*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET",
-                                  "ACTION_SERVER_TOKEN"])
+                                  "ACTION_SERVER_TOKEN", "METRICS_TOKEN"])
 def test_production_without_a_secret_fails_naming_it(tmp_path, name):
     with pytest.raises(MissingSecret) as error:
         Runtime.from_env(production_env(tmp_path, **{name: None}))

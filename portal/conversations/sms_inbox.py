@@ -29,12 +29,15 @@ def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: 
     from portal.conversations import service
     from portal.models import Channel
 
+    from portal import correlation
+
     identity = ensure_identity(db, settings.identity_key, phone, now)
     identity.last_inbound_at = now
     conv = service.open_conversation(db, Channel.SMS, identity.sender_key, now)
     row = InboundSms(message_sid=message_sid, sender_key=identity.sender_key, body=body,
                      num_media=num_media, received_at=now, status="received",
-                     conversation_id=conv.id, attempts=0, next_attempt_at=now)
+                     conversation_id=conv.id, attempts=0, next_attempt_at=now,
+                     correlation_id=correlation.current())
     try:
         with db.begin_nested():
             db.add(row)

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ import requests
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from portal import correlation, metrics
 from portal.texts.language import detect
 from portal.conversations import service
 from portal.models import Conversation, InboundSms, SmsIdentity
@@ -79,13 +81,15 @@ class RasaPool:
 
     def turn(self, key: str, text: str, message_id: str, channel: str = "sms") -> Dict:
         errors = []
+        call = {"sender": key, "message": text, "message_id": message_id, "channel": channel}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if correlation.current():
+            call["correlation_id"] = headers[correlation.HEADER] = correlation.current()
         for url in self.order(key):
             try:
                 answer = self.http.post(
                     f"{url.rstrip('/')}/webhooks/gateway/turn", timeout=self.timeout,
-                    json={"sender": key, "message": text, "message_id": message_id,
-                          "channel": channel},
-                    headers={"Authorization": f"Bearer {self.token}"})
+                    json=call, headers=headers)
             except requests.RequestException as exc:
                 errors.append(f"{url}: {type(exc).__name__}")
                 continue
@@ -206,24 +210,40 @@ class TurnWorker:
 
     def _next(self, conversation_id: int) -> Optional[int]:
         """Handles the oldest logged SMS; 1 when done, None when nothing (more) is due now."""
+        with correlation.bound(None):
+            return self._next_observed(conversation_id)
+
+    def _next_observed(self, conversation_id: int) -> Optional[int]:
+        """_next with the message's correlation id bound and its outcome counted."""
         with self.portal.sessions() as db:
             row = db.execute(select(InboundSms).where(
                 InboundSms.conversation_id == conversation_id, InboundSms.status == RECEIVED)
                 .order_by(InboundSms.id).limit(1)).scalar_one_or_none()
             if row is None or (row.next_attempt_at and row.next_attempt_at > self.now()):
                 return None  # empty, or backing off: later messages wait (order)
+            correlation.bind(row.correlation_id)
             conv = db.get(Conversation, conversation_id)
             decided = plan(db, row, conv)
             inbound_id, key, sid = row.id, row.sender_key, row.message_sid
             db.rollback()
+        started = time.perf_counter()
+        log.info("turn worker takes SMS %s (%s)", inbound_id, decided.kind,
+                 extra={"inbound_id": inbound_id, "plan": decided.kind})
         answer: Dict[str, Any] = {}
         if decided.kind == "turn":
             try:
                 answer = self.pool.turn(key, decided.text, sid)
             except RasaUnavailable as exc:
                 self._back_off(conversation_id, inbound_id, str(exc))
+                metrics.TURNS.labels("turn-worker", "sms", "delayed").inc()
                 return None
-        return self._commit(conversation_id, inbound_id, decided, answer)
+        done = self._commit(conversation_id, inbound_id, decided, answer)
+        outcome = {None: "lease_lost", 0: "duplicate"}.get(done, decided.kind)
+        metrics.TURNS.labels("turn-worker", "sms", outcome).inc()
+        metrics.TURN_SECONDS.labels("turn-worker", "sms").observe(time.perf_counter() - started)
+        log.info("turn worker finished SMS %s: %s", inbound_id, outcome,
+                 extra={"inbound_id": inbound_id, "outcome": outcome})
+        return done
 
     def _back_off(self, conversation_id: int, inbound_id: int, why: str) -> None:
         with self.portal.sessions() as db:
@@ -295,6 +315,8 @@ class TurnWorker:
             buttons=buttons or None, ignore_opt_out=decided.ignore_opt_out, commit=False)
         for message in allowed:
             service.attach_outbound(message, outbox)
+        if outbox is not None:
+            log.info("reply queued as outbox SMS %s", outbox.id, extra={"outbox_id": outbox.id})
 
     # --- the loop
     def run(self, stop: threading.Event, interval: float = 0.2) -> int:

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import correlation
 from portal.models import OutboundSms
 
 DEV_OUTBOX = "dev_outbox"  # no SMS provider configured: kept for a person running the demo
@@ -59,7 +60,7 @@ def enqueue(db: Session, *, to: str, body: str, purpose: str, now: datetime,
         sensitive=sensitive, citizen_id=citizen_id,
         status=PENDING if deliver else DEV_OUTBOX, attempts=0, created_at=now,
         next_attempt_at=now, updated_at=now, sender_key=sender_key, segments=segments,
-        expires_at=expires_at,
+        expires_at=expires_at, correlation_id=correlation.current(),
     )
     db.add(row)
     db.flush()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from twilio.base.exceptions import TwilioRestException
 
+from portal import correlation, metrics
 from portal.clock import Clock
 from portal.models import OutboundSms, SmsIdentity
 from portal.sms.outbox import EXPIRED, PENDING
@@ -272,24 +273,38 @@ def send_claimed(db: Session, rows: List[OutboundSms], send: Send, *, clock: Clo
     """Sends claimed rows one at a time, committing each outcome before the next send."""
     result = DrainResult(claimed=len(rows))
     for row in rows:
-        remaining = row.lease_until - clock.now() if row.lease_until else timedelta(0)
-        if (row.provider_sid is not None or row.status != SENDING
-                or remaining <= timedelta(seconds=policy.request_timeout)):
-            outcome = "skipped"  # already sent, or too little lease left: reclaimed later
-        else:
-            try:
-                found = _sent_before(db, row, send)
-                sid, status = found if found is not None else send(row)
-            except Exception as exc:  # noqa: BLE001 - classified; anything else re-raised
-                verdict = _classify(exc)
-                if verdict is None:
-                    raise
-                outcome = _not_accepted(db, row, *verdict, clock.now(), policy, rng or _rng)
-            else:
-                outcome = _accepted(db, row, sid, status, clock.now())
-            db.commit()
+        with correlation.bound(row.correlation_id):
+            outcome = _send_one(db, row, send, clock=clock, policy=policy, rng=rng)
         setattr(result, outcome, getattr(result, outcome) + 1)
     return result
+
+
+def _send_one(db: Session, row: OutboundSms, send: Send, *, clock: Clock, policy: SendPolicy,
+              rng: Optional[random.Random]) -> str:
+    """One claimed row: sent, retried later, failed or skipped; logged and counted."""
+    purpose = row.purpose
+    remaining = row.lease_until - clock.now() if row.lease_until else timedelta(0)
+    if (row.provider_sid is not None or row.status != SENDING
+            or remaining <= timedelta(seconds=policy.request_timeout)):
+        return "skipped"  # already sent, or too little lease left: reclaimed later
+    try:
+        found = _sent_before(db, row, send)
+        sid, status = found if found is not None else send(row)
+    except Exception as exc:  # noqa: BLE001 - classified; anything else re-raised
+        verdict = _classify(exc)
+        if verdict is None:
+            raise
+        outcome = _not_accepted(db, row, *verdict, clock.now(), policy, rng or _rng)
+    else:
+        outcome = _accepted(db, row, sid, status, clock.now())
+        if outcome == "sent":
+            log.info("SMS %s handed to Twilio as %s", row.id, sid,
+                     extra={"outbox_id": row.id, "provider_sid": sid})
+    db.commit()
+    metrics.SMS_SENDS.labels(outcome, purpose).inc()
+    if outcome in ("retrying", "failed", "rejected") and row.error_code:
+        metrics.SMS_ERRORS.labels(row.error_code).inc()
+    return outcome
 
 
 def drain(portal, now: Optional[datetime] = None, *, send: Optional[Send] = None,

@@ -141,6 +141,8 @@ def inbound():
         raise
     if row is None:
         raise Conflict("This message was received already.", code="already_received")
+    log.info("inbound SMS %s logged for the turn workers", message_sid,
+             extra={"message_sid": message_sid, "inbound_id": row.id})
     return _twiml()
 
 
