@@ -74,7 +74,9 @@ def nlu_annotate(payload, message_id: int):
                                              "(code training_running)")})
 def train():
     """Start training a candidate in the background (one at a time)"""
-    return start_training(portal(), current_staff().id, scale=epochs_scale()), 202
+    staff_id = current_staff().id
+    get_db().commit()  # start_training uses its own sessions: end this request's transaction
+    return start_training(portal(), staff_id, scale=epochs_scale()), 202
 
 
 @bp.get("/jobs/<int:job_id>")

@@ -185,8 +185,10 @@ def models():
 @bp.post("/models/train")
 @staff_login_required(role="admin")
 def train():
+    staff_id = current_staff().id
+    get_db().commit()  # start_training uses its own sessions: end this request's transaction
     try:
-        job = start_training(portal(), current_staff().id, scale=epochs_scale())
+        job = start_training(portal(), staff_id, scale=epochs_scale())
     except PortalError as exc:
         return _models_page(exc.status, error=error_text(exc))
     return _models_page(202, notice=translate("train_started", id=job.id))
