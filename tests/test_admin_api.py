@@ -23,6 +23,7 @@ ENDPOINTS = [("GET", "/api/v1/admin/nlu/inbox", None),
              ("GET", "/api/v1/admin/models", None),
              ("POST", "/api/v1/admin/models/1/activate", {}),
              ("POST", "/api/v1/admin/models/1/rollback", None),
+             ("POST", "/api/v1/admin/models/1/evaluate", None),
              ("POST", "/api/v1/admin/models/rollback", None)]
 
 
@@ -107,6 +108,8 @@ def test_inbox_groups_filters_and_redacts(client, db, tokens):
         "mitt fødselsnummer er [fødselsnummer] hjelp"]
     assert texts_for("until=2026-11-24T10:30:00") == ["kor e rekninga mi"]
     assert texts_for("per_page=1&page=2") == ["hei"]
+    assert len(texts_for("until=2026-11-24")) == 3  # a date includes the whole day
+    assert texts_for("since=2026-11-25") == []
     for query, code in (("below=2", "bad_threshold"), ("below=lav", "invalid_input"),
                         ("channel=fax", "unknown_channel"), ("since=i+går", "bad_since"),
                         ("page=0", "bad_paging")):

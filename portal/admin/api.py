@@ -9,13 +9,13 @@ from flask import Blueprint
 
 from portal.admin.context import rasa_servers
 from portal.admin.schemas import (ActivateSchema, ActivationSchema, AnnotateSchema,
-                                  AnnotationSchema, InboxQuerySchema, InboxSchema, JobSchema,
+                                  AnnotationSchema, EvaluationSchema, InboxQuerySchema, InboxSchema, JobSchema,
                                   VersionListSchema)
 from portal.api.context import get_db, now, portal
 from portal.api.schemas import ErrorSchema
 from portal.privacy import redact_text
 from portal.staff.auth import current_staff, staff_token_required
-from portal.training.admin import inbox_filter, swap
+from portal.training.admin import evaluate_version, inbox_filter, swap
 from portal.training.annotations import IGNORE, OUT_OF_SCOPE, annotate, inbox
 from portal.training.data import epochs_scale
 from portal.training.jobs import get_job, start_training
@@ -97,6 +97,19 @@ def job(job_id: int):
 def models():
     """The model bank, newest first, each version with its newest evaluation"""
     return {"versions": [version_json(v) for v in list_versions(get_db())]}
+
+
+@bp.post("/models/<int:version_id>/evaluate")
+@staff_token_required(role="admin")
+@response(EvaluationSchema)
+@other_responses({**AUTH, 404: (ErrorSchema, "No such version"),
+                  409: (ErrorSchema, "Its file is gone, or no serving model is known")})
+def evaluate_model(version_id: int):
+    """Judge a version against the model now serving: held-out set and conversation tests
+    (runs Rasa; takes minutes)"""
+    row = evaluate_version(portal(), get_db(), version_id, current_staff().id)
+    get_db().commit()
+    return row
 
 
 def _swap(version_id: int, reason, rollback: bool):

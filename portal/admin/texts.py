@@ -113,6 +113,7 @@ ADMIN_TEXTS = {
     "col_candidate": ("Ny: presisjon / treff / F1", "New: precision / recall / F1"),
     "col_baseline": ("I bruk: presisjon / treff / F1", "In service: precision / recall / F1"),
     "macro_f1": ("Makro-F1", "Macro-F1"),
+    "figures_title": ("Treffsikkerhet per intensjon", "Accuracy per intent"),
     "oos_rejection": ("Avviser utenfor tema", "Out-of-scope rejection"),
     "changed_title": ("Meldinger med ny tolkning", "Messages whose prediction changed"),
     "changed_none": ("Ingen meldinger i testsettet fikk ny tolkning.",

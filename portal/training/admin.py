@@ -3,7 +3,7 @@ evaluating a version against the serving model, activating and rolling back."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -27,7 +27,10 @@ def _number(args: Mapping[str, str], name: str, kind, default=None):
         raise InvalidInput(f"{name} must be a number.", code=f"bad_{name}") from None
 
 
-def _date(args: Mapping[str, str], name: str) -> Optional[datetime]:
+def _date(args: Mapping[str, str], name: str, end_of_day: bool = False
+          ) -> Optional[datetime]:
+    """An ISO date-time (UTC unless given), or a date: its start, or with `end_of_day` its
+    last moment, so that `until=2026-11-24` includes that day."""
     raw = (args.get(name) or "").strip()
     if not raw:
         return None
@@ -38,6 +41,8 @@ def _date(args: Mapping[str, str], name: str) -> Optional[datetime]:
                            code=f"bad_{name}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
+    if end_of_day and len(raw) == 10:
+        value += timedelta(days=1, microseconds=-1)
     return value
 
 
@@ -50,7 +55,7 @@ def inbox_filter(args: Mapping[str, str], per_page: int = 50) -> InboxFilter:
         intent=(args.get("intent") or "").strip() or None,
         language=(args.get("language") or "").strip() or None,
         channel=(args.get("channel") or "").strip() or None,
-        since=_date(args, "since"), until=_date(args, "until"),
+        since=_date(args, "since"), until=_date(args, "until", end_of_day=True),
         unannotated=str(args.get("unannotated") or "").lower() in TRUE,
         page=_number(args, "page", int, 1), per_page=_number(args, "per_page", int, per_page))
     filters.check()
