@@ -39,6 +39,9 @@ def served_model(rasa: RasaServers) -> str:
 def test_train_evaluate_activate_and_roll_back_through_the_api(
         app, client, clock, db, settings, embedded_stack, trained_model, monkeypatch):
     monkeypatch.setenv("TRAINING_EPOCHS_SCALE", "0.25")
+    # The runner inherits the portal process's environment, which `assistant up` gives
+    # ASSISTANT_ENV and the portal's secrets; the test app's settings are not in os.environ.
+    monkeypatch.setenv("ASSISTANT_ENV", "test")
     runtime = embedded_stack.runtime
     rasa = RasaServers([runtime.rasa_url], runtime.rasa_auth_token)
     app.extensions["rasa_servers"] = lambda: rasa
