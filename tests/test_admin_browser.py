@@ -18,6 +18,9 @@ from tests.test_staff_browser import DOCS, accessible, browser, enter_code, new_
 from tests.test_staff_browser import portal_url  # noqa: F401
 
 
+expect.set_options(timeout=15_000)  # a 2-core machine shared with other test runs
+
+
 @pytest.fixture
 def settings(settings, database_url):
     return dataclasses.replace(settings, redis_url=REDIS_URL)
