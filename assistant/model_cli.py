@@ -29,10 +29,9 @@ def _servers(urls: List[str]):
 
 
 def _startup_model(portal) -> Optional[Path]:
-    from assistant.model import model_path
+    from portal.training.admin import startup_model
 
-    path = model_path(portal.settings.var_dir / "models")
-    return path if path.exists() else None
+    return startup_model(portal)
 
 
 def _fail(exc) -> None:
@@ -141,15 +140,9 @@ def cancel(staff_id: int, job_id: int) -> None:
 
 
 def _evaluate(portal, db, version_id: int, staff_id: int):
-    from portal.training.evaluation import evaluate
-    from portal.training.models import active_version, get_version, serving_path
+    from portal.training.admin import evaluate_version
 
-    get_version(db, version_id)
-    active = active_version(db)
-    baseline = serving_path(db, _startup_model(portal))
-    work = portal.settings.var_dir / "evaluations" / f"v{version_id}-{int(time.time())}"
-    return evaluate(db, version_id, baseline, active.id if active else None, work, staff_id,
-                    portal.clock.now())
+    return evaluate_version(portal, db, version_id, staff_id)
 
 
 def show_evaluation(e) -> None:

@@ -66,6 +66,10 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     staff_auth.init_app(app)
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(staff_api.bp)
+    from portal.admin import api as admin_api, views as admin_views
+
+    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_api.bp)
 
     @app.teardown_appcontext
     def close_db(_exc: Optional[BaseException]) -> None:

@@ -1,0 +1,129 @@
+"""The admin training pages in real Chromium with axe-core (0 violations): annotating the NLU
+inbox with keyboard shortcuts (focus moves to the next message, each label is announced), the
+models page with a running job's progress bar, and the side-by-side comparison."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import redis
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.models import NluAnnotation
+from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages, make_active,
+                                  running_job, staff_pair)
+from tests.conftest import REDIS_URL
+from tests.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
+from tests.test_staff_browser import portal_url  # noqa: F401
+
+
+expect.set_options(timeout=15_000)  # a 2-core machine shared with other test runs
+
+
+@pytest.fixture
+def settings(settings, database_url):
+    return dataclasses.replace(settings, redis_url=REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def logged_in_admin(browser, portal_url, app, clock):  # noqa: F811
+    admin, _ = staff_pair(app, clock)
+    page = new_page(browser)
+    page.goto(f"{portal_url}/staff/login")
+    page.get_by_label("E-postadresse").fill(admin.email)
+    page.get_by_label("Passord", exact=True).fill(admin.password)
+    page.get_by_role("button", name="Fortsett").click()
+    enter_code(page, admin.secret, clock, "Logg inn")
+    return page, admin
+
+
+def focused_row(page) -> str:
+    return page.evaluate("document.activeElement.closest('tr') && "
+                         "document.activeElement.closest('tr').id")
+
+
+def test_annotating_the_inbox_with_the_keyboard(browser, portal_url, app, clock, db,  # noqa: F811
+                                                database_url):
+    ids = citizen_messages(db)
+    db.rollback()
+    page, _ = logged_in_admin(browser, portal_url, app, clock)
+    page.get_by_role("link", name="Meldinger å lære av").click()
+    expect(page.get_by_role("heading", name="Meldinger å lære av", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="3 ulike tekster")).to_be_visible()
+    expect(page.get_by_text("mitt fødselsnummer er [fødselsnummer] hjelp")).to_be_visible()
+    accessible(page)
+    if "sqlite" in database_url:
+        DOCS.mkdir(exist_ok=True)
+        page.screenshot(path=str(DOCS / "admin-nlu-inbox.png"), full_page=True)
+
+    page.locator("body").press("j")
+    assert focused_row(page) == f"msg-{ids['fnr']}"
+    page.keyboard.press("c")  # confirm "help"
+    expect(page.locator("#staff-live")).to_have_text(
+        "«mitt fødselsnummer er [fødselsnummer] hjelp» er merket help.")
+    expect(page.locator(f"#msg-{ids['fnr']} .admin-label")).to_contain_text("help")
+    expect(page.locator(f"#msg-{ids['hei']}")).to_be_focused()
+
+    page.keyboard.press("2")  # the second intent of the list: affirm
+    expect(page.locator("#staff-live")).to_have_text("«hei» er merket affirm.")
+    expect(page.locator(f"#msg-{ids['rekning_sms']}")).to_be_focused()
+    page.keyboard.press("o")
+    expect(page.locator("#staff-live")).to_have_text("«kor e rekninga mi» er merket Utenfor tema.")
+    expect(page.locator(f"#msg-{ids['rekning_sms']}")).to_be_focused()  # the last row stays
+    page.keyboard.press("k")
+    expect(page.locator(f"#msg-{ids['hei']}")).to_be_focused()
+    page.keyboard.press("i")
+    expect(page.locator("#staff-live")).to_have_text("«hei» er merket Ignorert.")
+    accessible(page)
+    page.keyboard.press("/")
+    expect(page.get_by_label("Sikkerhet under")).to_be_focused()
+    page.keyboard.type("0.5")  # typing in the filter is not a shortcut
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="1 ulike tekster")).to_be_visible()
+    accessible(page)
+
+    labels = {a.text: a.intent for a in db.execute(select(NluAnnotation)).scalars()}
+    db.rollback()
+    assert labels == {FNR_TEXT: "help", "hei": None, "kor e rekninga mi": "out_of_scope"}
+
+
+def test_models_page_and_comparison(browser, portal_url, app, clock, db, settings,  # noqa: F811
+                                    database_url):
+    models_dir = settings.var_dir / "models"
+    old = add_version(db, models_dir, "bot-aaaa1111")
+    make_active(db, old)
+    candidate = add_version(db, models_dir, "candidate-2-bbbb2222")
+    add_evaluation(db, candidate, old, worse=True)
+    db.commit()
+    candidate_id = candidate.id
+    db.rollback()
+    page, admin = logged_in_admin(browser, portal_url, app, clock)
+    with running_job(app, clock, admin.id) as job_id:
+        page.get_by_role("link", name="Modeller").click()
+        bar = page.get_by_role("progressbar", name=f"Fremdrift for trening {job_id}")
+        expect(bar).to_have_attribute("aria-valuenow", "42")
+        accessible(page)
+        page.get_by_role("button", name="Tren ny modell").click()
+        expect(page.get_by_text(f"Trening {job_id} pågår allerede.")).to_be_visible()
+        accessible(page)
+    # The runner is gone: the polling region shows the failure and announces it.
+    expect(page.locator("#job-error")).to_contain_text("Treningen feilet:", timeout=15000)
+    expect(page.locator("#staff-live")).to_contain_text("Treningen feilet:")
+
+    page.get_by_role("link", name=f"Sammenlign versjon {candidate_id}").click()
+    expect(page.get_by_text("Den nye versjonen er dårligere enn modellen i bruk.")).to_be_visible()
+    expect(page.get_by_role("row", name="koble meg til skranken human_handoff out_of_scope "
+                                         "human_handoff")).to_be_visible()
+    expect(page.get_by_label("Begrunnelse")).to_be_visible()
+    accessible(page)
+    if "sqlite" in database_url:
+        page.screenshot(path=str(DOCS / "admin-comparison.png"), full_page=True)
+    page.get_by_role("button", name=f"Ta i bruk versjon {candidate_id}").click()
+    # The browser's own check stops an empty reason; the page is unchanged and accessible.
+    expect(page.get_by_label("Begrunnelse")).to_be_focused()
+    accessible(page)
