@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from actions.kindergarten import confirm_answer
+from actions.message import cancel_case, case_pending, send_case, when_text
 from actions.portal_client import portal
 from actions.turn import Turn, TurnAction
 
@@ -9,8 +10,13 @@ HANDOFF_OFFERED = 2.0
 
 
 async def hand_off(turn: Turn, reason: str) -> None:
-    await portal.request_handoff(turn.conversation, reason)
-    turn.say("utter_handoff_recorded")
+    """Queues the conversation; outside opening hours says when, and offers to take a message."""
+    queued = await portal.request_handoff(turn.conversation, reason)
+    if queued.get("open_now", True) or not queued.get("next_open"):
+        turn.say("utter_handoff_recorded")
+    else:
+        turn.say("utter_handoff_after_hours",
+                 opens=when_text(queued["next_open"], turn.language))
 
 
 class ActionHandoff(TurnAction):
@@ -34,13 +40,15 @@ class ActionFallback(TurnAction):
 
 
 class ActionAffirm(TurnAction):
-    """JA: confirms a pending offer answer, or accepts the offered person."""
+    """JA: sends a restated message, confirms a pending offer answer, or accepts the person."""
 
     def name(self) -> str:
         return "action_affirm"
 
     async def act(self, turn: Turn) -> None:
-        if turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
+        if case_pending(turn):
+            await send_case(turn)
+        elif turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
             if not turn.logged_in:
                 turn.ask_login(resume="accept_offer")
                 return
@@ -52,13 +60,15 @@ class ActionAffirm(TurnAction):
 
 
 class ActionDeny(TurnAction):
-    """NEI: cancels a pending offer answer, or declines the offered person."""
+    """NEI: cancels a restated message or a pending offer answer, or declines the person."""
 
     def name(self) -> str:
         return "action_deny"
 
     async def act(self, turn: Turn) -> None:
-        if turn.slot("pending_offer_answer"):
+        if case_pending(turn):
+            cancel_case(turn)
+        elif turn.slot("pending_offer_answer"):
             turn.set("pending_offer_answer", None)
             turn.set("pending_offer_id", None)
             turn.say("utter_offer_cancelled")

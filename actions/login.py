@@ -8,6 +8,7 @@ from typing import Awaitable, Callable, Dict, Optional
 from actions.invoices import show_invoices
 from actions.kindergarten import mention_open_offer, start_answer
 from actions.letters import read_letter, show_letters
+from actions.message import resume_writing
 from actions.portal_client import PortalError, SessionInvalid, portal
 from actions.turn import Turn, TurnAction
 
@@ -22,6 +23,7 @@ RESUME: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "decline_offer": start_answer,
     "check_invoices": show_invoices,
     "show_paid_invoices": show_invoices,
+    "write_to_municipality": resume_writing,
 }
 
 
@@ -79,7 +81,7 @@ async def submit_code(turn: Turn, code: str) -> None:
     turn.set("pending_intent", None)
     if pending in RESUME:
         await RESUME[pending](turn)
-    if pending not in ("accept_offer", "decline_offer"):
+    if pending not in ("accept_offer", "decline_offer", "write_to_municipality"):
         await mention_open_offer(turn)
 
 

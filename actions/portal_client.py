@@ -139,5 +139,10 @@ class PortalClient:
             "channel": conversation.channel, "conversation_id": conversation.conversation_id,
             "reason": reason})
 
+    async def write_case(self, conversation: Conversation, text: str,
+                         reply_to_letter_id: Optional[int]) -> Dict[str, Any]:
+        return await self.request("POST", "/api/v1/me/cases", conversation, json={
+            "text": text, "reply_to_letter_id": reply_to_letter_id})
+
 
 portal = PortalClient()
