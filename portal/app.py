@@ -52,6 +52,10 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
 
     app.register_blueprint(twilio.bp)
     app.register_blueprint(conversations.bp)
+    from portal.api import cases
+
+    app.register_blueprint(cases.bp)
+    app.register_blueprint(cases.staff_bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
 

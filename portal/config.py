@@ -117,6 +117,7 @@ class Settings:
     twilio_messaging_service_sid: Optional[str] = None
     twilio_api_base_url: Optional[str] = None
     sms_quiet_hours: Optional[tuple] = (21, 8)  # no notices from 21:00 to 08:00; None: off
+    staff_opening_hours: str = "mon-fri 08:00-15:30"  # when caseworkers answer the queue
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"
     staff_session_secret: str = ""  # signs staff page sessions (Flask SECRET_KEY)
@@ -192,6 +193,7 @@ class Settings:
                              or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
             gateway_token=secret("GATEWAY_TOKEN"),
             sms_quiet_hours=_hours(env.get("SMS_QUIET_HOURS", "21-8")),
+            staff_opening_hours=env.get("STAFF_OPENING_HOURS", "mon-fri 08:00-15:30"),
             twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
             twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
             twilio_from_number=env.get("TWILIO_FROM_NUMBER") or None,

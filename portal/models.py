@@ -350,6 +350,11 @@ class HandoffRequest(Base):
     taken_by: Mapped[Optional[str]] = Column(String(100))
     taken_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
     closed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    # The gateway's conversation row this request is about (conversation_id is its sender key).
+    conversation_row_id: Mapped[Optional[int]] = Column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True)
+    # Whether the queue was staffed when it was asked for (False: answered next opening).
+    within_opening_hours: Mapped[Optional[bool]] = Column(Boolean)
 
 
 class OutboundSms(Base):
@@ -607,3 +612,32 @@ class ModelActivation(Base):
     reason: Mapped[Optional[str]] = Column(Text)
     servers: Mapped[list] = Column(JSON, nullable=False)
     seconds: Mapped[Optional[float]] = Column(Float)
+
+
+class CitizenCase(Base):
+    """A citizen's written message to the municipality ("Skriv til kommunen"), for the queue.
+
+    The body is the citizen's own message and is kept as written (the transcript holds a
+    redacted copy); a caseworker's answer goes to the citizen's inbox as a letter.
+    """
+
+    __tablename__ = "citizen_cases"
+    __table_args__ = (Index("ix_citizen_cases_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     nullable=False, index=True)
+    channel: Mapped[Channel] = Column(_enum(Channel, "channel"), nullable=False)
+    conversation_id: Mapped[Optional[int]] = Column(
+        ForeignKey("conversations.id", ondelete="SET NULL"), index=True)
+    reply_to_letter_id: Mapped[Optional[int]] = Column(
+        ForeignKey("letters.id", ondelete="SET NULL"))
+    handoff_request_id: Mapped[Optional[int]] = Column(
+        ForeignKey("handoff_requests.id", ondelete="SET NULL"))
+    body: Mapped[str] = Column(Text, nullable=False)
+    created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    status: Mapped[str] = Column(String(10), nullable=False, default="open")  # open | answered
+    answered_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    answered_by: Mapped[Optional[int]] = Column(Integer)  # staff id
+    answer_letter_id: Mapped[Optional[int]] = Column(
+        ForeignKey("letters.id", ondelete="SET NULL"))

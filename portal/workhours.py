@@ -13,8 +13,13 @@ def _norwegian_holidays(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("NO", years=year)
 
 
+def is_holiday(day) -> bool:
+    """A Norwegian public holiday (helligdag), from the `holidays` package."""
+    return day in _norwegian_holidays(day.year)
+
+
 def is_working_day(day) -> bool:
-    return day.weekday() < 5 and day not in _norwegian_holidays(day.year)
+    return day.weekday() < 5 and not is_holiday(day)
 
 
 def add_working_hours(start: datetime, hours: float, *, tz: str = "Europe/Oslo",

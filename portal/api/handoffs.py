@@ -7,6 +7,7 @@ from portal.api.context import get_db, now, settings
 from portal.api.schemas import ErrorSchema, HandoffInSchema, HandoffSchema
 from portal.models import Channel
 from portal.services.handoffs import request_handoff
+from portal.services.opening_hours import status as queue_status
 from portal.services.sessions import find_live_session
 
 bp = Blueprint("handoffs", __name__, url_prefix="/api/v1/handoffs")
@@ -25,8 +26,12 @@ def create_handoff(payload):
     session = find_live_session(db, payload["channel"], payload["conversation_id"], now=now(),
                                 idle_minutes=settings().session_idle_minutes)
     citizen_id = session.citizen_id if session is not None else None
+    queue = queue_status(settings().staff_opening_hours, now(), settings().timezone)
     row, created = request_handoff(db, channel=Channel(payload["channel"]),
                                    conversation_id=payload["conversation_id"],
-                                   reason=payload["reason"], citizen_id=citizen_id, now=now())
+                                   reason=payload["reason"], citizen_id=citizen_id, now=now(),
+                                   within_opening_hours=queue.open)
     db.commit()
+    row.open_now, row.next_open = queue.open, queue.next_open
+    row.logged_in = citizen_id is not None
     return row, 201 if created else 200

@@ -233,3 +233,9 @@ class HandoffSchema(ma.Schema):
     id = fields.Integer()
     status = fields.String()
     requested_at = fields.DateTime()
+    conversation_row_id = fields.Integer(allow_none=True)
+    open_now = fields.Boolean(metadata={"description": "Caseworkers are at work now"})
+    next_open = fields.DateTime(allow_none=True, metadata={
+        "description": "When the queue opens next (null while open)"})
+    logged_in = fields.Boolean(metadata={
+        "description": "A citizen is logged in in the conversation (can leave a message)"})

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal.conversations.service import find_conversation
 from portal.models import ActorType, Channel, HandoffRequest
 from portal.services.audit import Actor, record
 
@@ -20,7 +21,8 @@ def _open_request(db: Session, channel: Channel,
 
 
 def request_handoff(db: Session, *, channel: Channel, conversation_id: str, reason: str,
-                    citizen_id: Optional[int], now: datetime) -> tuple[HandoffRequest, bool]:
+                    citizen_id: Optional[int], now: datetime,
+                    within_opening_hours: Optional[bool] = None) -> tuple[HandoffRequest, bool]:
     """Queues a handoff; an open request for the same conversation is reused. (row, created)
 
     A unique index allows one open request per conversation: a concurrent insert that loses
@@ -29,8 +31,12 @@ def request_handoff(db: Session, *, channel: Channel, conversation_id: str, reas
     open_request = _open_request(db, channel, conversation_id)
     if open_request is not None:
         return open_request, False
+    # The gateway's conversation row, when the channel records one: the explicit link.
+    conversation = find_conversation(db, channel, conversation_id)
     row = HandoffRequest(channel=channel, conversation_id=conversation_id, reason=reason,
-                         citizen_id=citizen_id, requested_at=now, status="open")
+                         citizen_id=citizen_id, requested_at=now, status="open",
+                         conversation_row_id=conversation.id if conversation else None,
+                         within_opening_hours=within_opening_hours)
     try:
         with db.begin_nested():
             db.add(row)

@@ -1,0 +1,138 @@
+"""Citizens writing to the municipality ("Skriv til kommunen") and caseworkers answering.
+
+A case body is the citizen's own message to the municipality and is stored as written; the
+transcript keeps only a redacted copy. The answer reaches the citizen's inbox as a letter
+(letters.dispatch: SvarUt lifecycle, print when unread) and the caller announces it with the
+usual SMS notice (Notifier.letter_dispatched) once committed.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import List, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from portal.config import Settings
+from portal.conversations.service import find_conversation
+from portal.db import MAX_ID
+from portal.errors import Conflict, InvalidInput, NotFound
+from portal.models import (
+    ActorType,
+    Channel,
+    Citizen,
+    CitizenCase,
+    HandoffRequest,
+    Letter,
+    LetterCategory,
+)
+from portal.services import letters
+from portal.services.audit import Actor, record
+
+MAX_BODY = 1500  # characters: a long SMS (10 segments) still fits
+OPEN, ANSWERED = "open", "answered"
+ANSWER_TITLE = {"nb": "Svar på henvendelsen din", "nn": "Svar på førespurnaden din",
+                "en": "Reply to your message"}
+
+
+def staff_actor(staff_id: int, channel: str = "staff-api") -> Actor:
+    return Actor(ActorType.CASEWORKER, f"staff:{staff_id}", channel)
+
+
+def _checked_text(text: Optional[str], *, what: str = "message") -> str:
+    body = (text or "").strip()
+    if not body:
+        raise InvalidInput(f"The {what} is empty.", code="empty_message")
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"The {what} is longer than {MAX_BODY} characters.",
+                           code="message_too_long", details={"max_length": MAX_BODY})
+    if "\x00" in body:
+        raise InvalidInput(f"The {what} contains a NUL character.", code="invalid_text")
+    return body
+
+
+def _own_letter(db: Session, citizen_id: int, letter_id: Optional[int]) -> Optional[Letter]:
+    if letter_id is None:
+        return None
+    letter = None
+    if 0 < letter_id <= MAX_ID:
+        letter = db.execute(select(Letter).where(
+            Letter.id == letter_id, Letter.citizen_id == citizen_id)).scalar_one_or_none()
+    if letter is None:
+        raise NotFound("No such letter.", code="letter_not_found")
+    return letter
+
+
+def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_key: str,
+               text: str, reply_to_letter_id: Optional[int], now: datetime,
+               actor: Actor) -> CitizenCase:
+    """Files the citizen's message in the caseworker queue, linked to its conversation and to
+    the conversation's open handoff request (a message taken outside opening hours)."""
+    body = _checked_text(text)
+    letter = _own_letter(db, citizen_id, reply_to_letter_id)
+    conversation = find_conversation(db, channel, conversation_key)
+    handoff = db.execute(select(HandoffRequest.id).where(
+        HandoffRequest.channel == channel, HandoffRequest.conversation_id == conversation_key,
+        HandoffRequest.status == "open")).scalar_one_or_none()
+    row = CitizenCase(citizen_id=citizen_id, channel=channel,
+                      conversation_id=conversation.id if conversation else None,
+                      reply_to_letter_id=letter.id if letter else None,
+                      handoff_request_id=handoff, body=body, created_at=now, status=OPEN)
+    db.add(row)
+    db.flush()
+    record(db, actor, "case.write", at=now, citizen_id=citizen_id, object_type="citizen_case",
+           object_id=row.id, detail={"reply_to_letter_id": row.reply_to_letter_id,
+                                     "length": len(body)})
+    return row
+
+
+def list_cases(db: Session, *, actor: Actor, now: datetime, status: Optional[str] = OPEN,
+               limit: int = 50) -> List[CitizenCase]:
+    """The queue's cases, oldest first; every case shown is an audited read."""
+    query = select(CitizenCase)
+    if status:
+        query = query.where(CitizenCase.status == status)
+    rows = list(db.execute(query.order_by(CitizenCase.created_at, CitizenCase.id)
+                           .limit(limit)).scalars())
+    for row in rows:
+        record(db, actor, "case.read", at=now, citizen_id=row.citizen_id,
+               object_type="citizen_case", object_id=row.id)
+    return rows
+
+
+def answer_case(db: Session, settings: Settings, case_id: int, *, staff_id: int, text: str,
+                now: datetime, actor: Optional[Actor] = None) -> tuple[CitizenCase, Letter]:
+    """A caseworker's answer: the case is closed once and the answer filed as a letter.
+
+    The caller commits, then calls Notifier.letter_dispatched(letter) for the SMS notice.
+    """
+    body = _checked_text(text, what="answer")
+    actor = actor or staff_actor(staff_id)
+    case = db.get(CitizenCase, case_id) if 0 < case_id <= MAX_ID else None
+    if case is None:
+        raise NotFound("No such case.", code="case_not_found")
+    # Conditional: two caseworkers answering at once cannot both send a letter.
+    claimed = db.execute(
+        update(CitizenCase).where(CitizenCase.id == case.id, CitizenCase.status == OPEN)
+        .values(status=ANSWERED, answered_at=now, answered_by=staff_id)
+        .execution_options(synchronize_session=False)).rowcount
+    if not claimed:
+        raise Conflict("The case is answered already.", code="case_answered")
+    citizen = db.get(Citizen, case.citizen_id)
+    language = citizen.language.value
+    title = ANSWER_TITLE.get(language, ANSWER_TITLE["nb"])
+    if case.reply_to_letter_id:
+        original = db.get(Letter, case.reply_to_letter_id)
+        if original is not None:
+            title = f"{title}: {original.title}"[:300]
+    letter, _ = letters.dispatch(
+        db, settings, letters.NewLetter(
+            fnr=citizen.fnr, sender_unit=settings.municipality_name, title=title, body=body,
+            category=LetterCategory.GENERELL.value, external_id=f"citizen-case-{case.id}"),
+        now=now, actor=actor)
+    db.execute(update(CitizenCase).where(CitizenCase.id == case.id)
+               .values(answer_letter_id=letter.id).execution_options(synchronize_session=False))
+    db.refresh(case)
+    record(db, actor, "case.answer", at=now, citizen_id=case.citizen_id,
+           object_type="citizen_case", object_id=case.id, detail={"letter_id": letter.id})
+    return case, letter
