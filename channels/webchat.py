@@ -14,8 +14,6 @@ connected conversations.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import asyncio
 import inspect
 import logging
@@ -38,6 +36,7 @@ from socketio import AsyncServer
 from actions.portal_client import PortalError, PortalUnavailable
 from channels.gateway import turn_of, with_actions
 from channels.portal_gateway import PortalGateway
+from portal import webchat_tickets as tickets
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +67,12 @@ class WebChatInput(InputChannel):
         self.delivered: list = []  # person messages shown, to confirm on the next poll
         self.poller: Optional[asyncio.Task] = None
 
-    def _sign(self, conversation_id: str) -> str:
-        return hmac.new(self.secret, conversation_id.encode(), hashlib.sha256).hexdigest()
-
     def ticket(self, conversation_id: str) -> str:
-        return f"{conversation_id}.{self._sign(conversation_id)}"
+        return tickets.ticket(self.secret, conversation_id)
 
     def conversation_of_ticket(self, ticket: Any) -> Optional[str]:
         """The conversation a ticket resumes, if the server signed it."""
-        if not isinstance(ticket, str) or "." not in ticket:
-            return None
-        conversation_id, _, signature = ticket.rpartition(".")
-        if conversation_id.startswith("web-") and hmac.compare_digest(
-                signature, self._sign(conversation_id)):
-            return conversation_id
-        return None
+        return tickets.conversation_of_ticket(self.secret, ticket)
 
     async def poll_live(self) -> None:
         """Shows person and system messages of connected conversations as they come."""

@@ -49,6 +49,9 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
 
     app.register_blueprint(twilio.bp)
     app.register_blueprint(conversations.bp)
+    from portal.idporten import views as idporten
+
+    app.register_blueprint(idporten.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
 
