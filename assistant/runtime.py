@@ -126,10 +126,6 @@ class Runtime:
                     if self.base_env.get(name)})
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url
-        if self.idporten:
-            # ID-porten login reads the web chat's tickets and keeps the client secret.
-            env.update({"WEBCHAT_SECRET": self.webchat_secret,
-                        "IDPORTEN_CLIENT_SECRET": s.idporten_client_secret})
         return env
 
     def env_for(self, process: str) -> Dict[str, str]:
@@ -138,6 +134,10 @@ class Runtime:
         env = self._shared_env()
         if process in PORTAL_PROCESSES:
             env.update(self._portal_env())
+            if process == "portal" and self.idporten:
+                # ID-porten login reads the web chat's tickets and keeps the client secret.
+                env.update({"WEBCHAT_SECRET": self.webchat_secret,
+                            "IDPORTEN_CLIENT_SECRET": s.idporten_client_secret})
         elif process == "actions":
             env.update({"PORTAL_SERVICE_TOKEN": s.service_token,
                         "ACTION_SERVER_TOKEN": self.action_server_token,

@@ -144,6 +144,9 @@ class Settings:
                     and (self.twilio_from_number or self.twilio_messaging_service_sid))
 
     def __post_init__(self) -> None:
+        if self.idporten_loa not in ("idporten-loa-substantial", "idporten-loa-high"):
+            raise ValueError("IDPORTEN_LOA must be idporten-loa-substantial or "
+                             f"idporten-loa-high, not {self.idporten_loa!r}")
         if self.environment not in DEV_ENVIRONMENTS and (self.dev_outbox
                                                          or self.allow_synthetic_fnr):
             raise ValueError("the dev outbox and synthetic fødselsnumre exist only in "
