@@ -22,7 +22,7 @@ TWILIO_VARS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
 SECRET_VARS = (*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
                "METRICS_TOKEN",
                "DATABASE_URL", "REDIS_URL", "TRACKER_DB_PASSWORD", "LOCK_REDIS_PASSWORD",
-               *TWILIO_VARS)
+               "IDPORTEN_CLIENT_SECRET", *TWILIO_VARS)
 # The portal's own processes (the web app and its two workers) share the portal's secrets.
 PORTAL_PROCESSES = ("portal", "sms-worker", "turn-worker")
 PROCESSES = (*PORTAL_PROCESSES, "actions", "rasa")
@@ -64,6 +64,12 @@ class Runtime:
         """PostgreSQL conversations and Redis locks, when both are configured."""
         return (self.settings.database_url.startswith("postgresql")
                 and self.settings.redis_url is not None)
+
+    @property
+    def idporten(self) -> bool:
+        """ID-porten login is configured (issuer, client id and secret)."""
+        s = self.settings
+        return bool(s.idporten_issuer and s.idporten_client_id and s.idporten_client_secret)
 
     @property
     def endpoints_file(self) -> Path:
@@ -144,6 +150,10 @@ class Runtime:
         env = self._shared_env()
         if process in PORTAL_PROCESSES:
             env.update(self._portal_env())
+            if process == "portal" and self.idporten:
+                # ID-porten login reads the web chat's tickets and keeps the client secret.
+                env.update({"WEBCHAT_SECRET": self.webchat_secret,
+                            "IDPORTEN_CLIENT_SECRET": s.idporten_client_secret})
         elif process == "actions":
             env.update({"PORTAL_SERVICE_TOKEN": s.service_token,
                         "ACTION_SERVER_TOKEN": self.action_server_token,
@@ -157,6 +167,8 @@ class Runtime:
                 "ACTION_SERVER_TOKEN": self.action_server_token,
                 "TRACKER_SQLITE_PATH": str(s.var_dir / "conversations.sqlite3"),
             })
+            if self.idporten:
+                env["IDPORTEN_LOGIN_URL"] = f"{s.portal_public_url}/idporten/login"
             if self.production_stores:
                 env.update(_tracker_db_env(s.database_url))
                 env.update(_lock_redis_env(s.redis_url))

@@ -14,15 +14,15 @@ connected conversations.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import asyncio
 import inspect
 import logging
+import os
 import secrets
 import uuid
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from urllib.parse import urlencode
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -38,6 +38,7 @@ from socketio import AsyncServer
 from actions.portal_client import PortalError, PortalUnavailable
 from channels.gateway import turn_of, with_actions
 from channels.portal_gateway import PortalGateway
+from portal import webchat_tickets as tickets
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,12 @@ class WebChatInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
-        return cls(secret=credentials.get("secret") or "")
+        return cls(secret=credentials.get("secret") or "",
+                   idporten_login_url=os.environ.get("IDPORTEN_LOGIN_URL") or None)
 
     def __init__(self, secret: str, socketio_path: str = "/socket.io",
-                 gateway: Optional[PortalGateway] = None):
+                 gateway: Optional[PortalGateway] = None,
+                 idporten_login_url: Optional[str] = None):
         if len(secret) < 16:
             raise ValueError("the web chat needs a secret of at least 16 characters")
         self.secret = secret.encode()
@@ -67,22 +70,15 @@ class WebChatInput(InputChannel):
         self.gateway = gateway or PortalGateway()
         self.delivered: list = []  # person messages shown, to confirm on the next poll
         self.poller: Optional[asyncio.Task] = None
-
-    def _sign(self, conversation_id: str) -> str:
-        return hmac.new(self.secret, conversation_id.encode(), hashlib.sha256).hexdigest()
+        # The portal's /idporten/login, when ID-porten login is configured (else no button).
+        self.idporten_login_url = idporten_login_url
 
     def ticket(self, conversation_id: str) -> str:
-        return f"{conversation_id}.{self._sign(conversation_id)}"
+        return tickets.ticket(self.secret, conversation_id)
 
     def conversation_of_ticket(self, ticket: Any) -> Optional[str]:
         """The conversation a ticket resumes, if the server signed it."""
-        if not isinstance(ticket, str) or "." not in ticket:
-            return None
-        conversation_id, _, signature = ticket.rpartition(".")
-        if conversation_id.startswith("web-") and hmac.compare_digest(
-                signature, self._sign(conversation_id)):
-            return conversation_id
-        return None
+        return tickets.conversation_of_ticket(self.secret, ticket)
 
     async def poll_live(self) -> None:
         """Shows person and system messages of connected conversations as they come."""
@@ -182,9 +178,13 @@ class WebChatInput(InputChannel):
             entered = sio.enter_room(sid, conversation_id)
             if inspect.isawaitable(entered):  # a coroutine in newer python-socketio
                 await entered
-            await sio.emit("session_confirm", {"session_id": conversation_id,
-                                               "ticket": self.ticket(conversation_id),
-                                               "resumed": bool(resumed)}, room=sid)
+            ticket = self.ticket(conversation_id)
+            confirm = {"session_id": conversation_id, "ticket": ticket,
+                       "resumed": bool(resumed)}
+            if self.idporten_login_url:
+                confirm["idporten_login"] = (f"{self.idporten_login_url}?"
+                                             f"{urlencode({'ticket': ticket})}")
+            await sio.emit("session_confirm", confirm, room=sid)
 
         @sio.on("disconnect")
         async def disconnect(sid: str) -> None:

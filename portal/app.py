@@ -56,6 +56,10 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
 
     app.register_blueprint(cases.bp)
     app.register_blueprint(cases.staff_bp)
+
+    from portal.idporten import views as idporten
+
+    app.register_blueprint(idporten.bp)
     if settings.dev_outbox:
         app.register_blueprint(dev.bp)
 

@@ -126,7 +126,19 @@ class Settings:
     staff_idle_minutes: int = 30
     portal_public_url: str = "http://127.0.0.1:8000"  # where set-up links point
     metrics_token: str = ""  # bearer secret of every process's /metrics (METRICS_TOKEN)
+    # ID-porten login in the web chat (portal/idporten/); off unless issuer, client and secret.
+    idporten_issuer: Optional[str] = None
+    idporten_client_id: Optional[str] = None
+    idporten_client_secret: Optional[str] = None
+    idporten_loa: str = "idporten-loa-substantial"
+    webchat_secret: str = ""  # reads the web chat's signed tickets (WEBCHAT_SECRET)
+    webchat_url: str = "http://127.0.0.1:5005/webhooks/webchat/"  # the chat page citizens use
     extra: dict = field(default_factory=dict)
+
+    @property
+    def idporten_configured(self) -> bool:
+        return bool(self.idporten_issuer and self.idporten_client_id
+                    and self.idporten_client_secret and self.webchat_secret)
 
     @property
     def twilio_configured(self) -> bool:
@@ -134,6 +146,9 @@ class Settings:
                     and (self.twilio_from_number or self.twilio_messaging_service_sid))
 
     def __post_init__(self) -> None:
+        if self.idporten_loa not in ("idporten-loa-substantial", "idporten-loa-high"):
+            raise ValueError("IDPORTEN_LOA must be idporten-loa-substantial or "
+                             f"idporten-loa-high, not {self.idporten_loa!r}")
         if self.environment not in DEV_ENVIRONMENTS and (self.dev_outbox
                                                          or self.allow_synthetic_fnr):
             raise ValueError("the dev outbox and synthetic fødselsnumre exist only in "
@@ -206,4 +221,11 @@ class Settings:
             portal_public_url=(env.get("PORTAL_PUBLIC_URL")
                                or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
             metrics_token=env.get("METRICS_TOKEN") or "",
+            idporten_issuer=(env.get("IDPORTEN_ISSUER") or "").rstrip("/") or None,
+            idporten_client_id=env.get("IDPORTEN_CLIENT_ID") or None,
+            idporten_client_secret=env.get("IDPORTEN_CLIENT_SECRET") or None,
+            idporten_loa=env.get("IDPORTEN_LOA") or "idporten-loa-substantial",
+            webchat_secret=env.get("WEBCHAT_SECRET") or "",
+            webchat_url=env.get("WEBCHAT_URL") or (
+                f"http://127.0.0.1:{env.get('RASA_PORT', '5005')}/webhooks/webchat/"),
         )

@@ -7,6 +7,9 @@
   var send = document.getElementById("send");
   var statusLine = document.getElementById("status");
   var TICKET_KEY = "assistant-webchat-ticket";
+  var loginChoices = document.getElementById("login-choices");
+  var idportenLogin = document.getElementById("idporten-login");
+  var smsLogin = document.getElementById("sms-login");
 
   // author: "me", "bot", "caseworker" (a person, with a first name) or "system".
   function add(author, text, buttons, name) {
@@ -58,6 +61,14 @@
   });
   socket.on("session_confirm", function (session) {
     sessionStorage.setItem(TICKET_KEY, session.ticket);
+    // ID-porten login runs in the portal for this conversation; shown only when configured.
+    if (session.idporten_login) {
+      idportenLogin.href = session.idporten_login + "&lang=" +
+        encodeURIComponent(document.documentElement.lang || "nb");
+      loginChoices.hidden = false;
+    } else {
+      loginChoices.hidden = true;
+    }
     setReady(true, "Tilkoblet.");
     if (!session.resumed && !log.children.length) {
       add("bot", "Hei! Skriv HJELP for å se hva jeg kan hjelpe med, eller BREV for å lese brevene dine.");
@@ -77,6 +88,17 @@
   });
   socket.on("disconnect", function () {
     setReady(false, "Mistet forbindelsen. Prøver å koble til igjen …");
+  });
+
+  // Leaving for ID-porten: this page stops taking messages, so the login notice waits for the
+  // page that comes back (the old page stays loaded until the redirects end).
+  idportenLogin.addEventListener("click", function (event) {
+    if (!(event.ctrlKey || event.metaKey || event.shiftKey)) { socket.disconnect(); }
+  });
+
+  smsLogin.addEventListener("click", function () {
+    say("logg inn");
+    input.focus();
   });
 
   form.addEventListener("submit", function (event) {

@@ -213,6 +213,12 @@ def _tell_citizen(db: Session, settings: Settings, conversation: Conversation, t
     return message
 
 
+def announce(db: Session, settings: Settings, conversation: Conversation, text: str,
+             now: datetime) -> TranscriptMessage:
+    """A message of the municipality's system to the citizen, over their own channel."""
+    return _tell_citizen(db, settings, conversation, text, now, author=SYSTEM)
+
+
 def take_over(db: Session, settings: Settings, conversation: Conversation, staff_id: int,
               staff_first_name: str, now: datetime) -> TranscriptMessage:
     """A person takes the conversation from the bot; the citizen is told who answers now."""
