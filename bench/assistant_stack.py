@@ -59,6 +59,7 @@ class TurnWorker:
     """`assistant turn-worker` as its own process against the given Rasa servers."""
 
     def __init__(self, env: Dict[str, str], rasa_urls: List[str], log_path: Path, *args: str):
+        self.rasa_urls = rasa_urls
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assistant.cli", "turn-worker", *args],
@@ -147,6 +148,13 @@ class BenchStack:
             index = len(self.workers)
             self.workers.append(TurnWorker(env, rasa_urls or self.rasa_urls,
                                            self.work / f"turn-worker-{index}.log"))
+
+    def restart_worker(self, index: int = 0) -> None:
+        """SIGKILLs a turn worker and starts a new one in its place."""
+        old = self.workers[index]
+        old.kill()
+        self.workers[index] = TurnWorker(self.runtime.env_for("turn-worker"), old.rasa_urls,
+                                         self.work / f"turn-worker-{index}-again.log")
 
     def stop_workers(self) -> None:
         for worker in self.workers:
