@@ -86,6 +86,7 @@ class BenchStack:
     redis_url: str = "redis://127.0.0.1:6379/1"
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-stack-")))
     workers: List[TurnWorker] = field(default_factory=list)
+    citizens: List[Any] = field(default_factory=list)  # bench.citizens.Citizen, loaded too
 
     def start(self) -> "BenchStack":
         from sqlalchemy import create_engine, text
@@ -122,6 +123,11 @@ class BenchStack:
         return self
 
     def _seed(self) -> None:
+        if self.citizens:
+            from bench.citizens import seed_portal
+
+            seed_portal(self.runtime.settings, self.citizens, self.work, seed=1)
+            return
         from portal.bootstrap import Portal
         from portal.clock import Clock
         from portal.migrate import upgrade
