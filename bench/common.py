@@ -176,6 +176,15 @@ class ProcessMeter:
         }
 
 
+def exit_on_signals() -> None:
+    """SIGTERM/SIGINT end the bench through its `finally` blocks (the stack is stopped)."""
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM to the process group a bench started (start_new_session), SIGKILL after
     `timeout` seconds."""

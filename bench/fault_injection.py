@@ -26,7 +26,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid, progress
-from bench.common import RESULTS, ROOT, code_revision, log, machine_load
+from bench.common import RESULTS, ROOT, code_revision, exit_on_signals, log, machine_load
 
 FAULTS = ("turn-worker", "rasa", "actions", "portal", "sms-worker", "redis", "postgres")
 TEXTS = ["Hei", "Hvilke brev har jeg?", "Jeg vil betale faktura", "Har jeg fått barnehageplass?",
@@ -222,6 +222,7 @@ def run(args: argparse.Namespace, report: Callable[[Dict[str, Any]], None] = pri
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    exit_on_signals()
     result = run(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w") as handle:

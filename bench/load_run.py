@@ -26,7 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid
 from bench.citizens import Citizen, demo_identities, make_citizens
-from bench.common import RESULTS, ProcessMeter, code_revision, log, machine_load, ratio, stats
+from bench.common import (RESULTS, ProcessMeter, code_revision, exit_on_signals, log,
+                          machine_load, ratio, stats)
 
 CODE = re.compile(r"\b(\d{6})\b")
 SMALL_TALK = ["Takk", "Hva kan du hjelpe meg med?", "Hvilke brev har jeg?", "Hei igjen",
@@ -170,6 +171,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    exit_on_signals()
     fnrs, mobiles = demo_identities()
     citizens = make_citizens(2 * args.conversations, args.seed, fnrs, mobiles)
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
 from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid, progress
-from bench.common import (RESULTS, ProcessMeter, code_revision, log, machine_load, ratio,
-                          stats)
+from bench.common import (RESULTS, ProcessMeter, code_revision, exit_on_signals, log,
+                          machine_load, ratio, stats)
 
 TEXTS = ["Hei", "Hvilke brev har jeg fått?", "Jeg vil betale fakturaen min",
          "Har jeg fått plass i barnehagen?", "Når er det tømming av søppel?",
@@ -42,26 +42,33 @@ def burst(hooks: Webhooks, senders: List[str], messages: int, rate: float,
     /health probes half way between them; returns latencies and what each sender sent."""
     plan = [(i / rate, senders[i % len(senders)], rng.choice(TEXTS), new_sid())
             for i in range(messages)]
-    sent: Dict[str, List[str]] = {s: [] for s in senders}
-    for _, sender, _, sid in plan:
-        sent[sender].append(sid)
     acks: List[float] = []
     probes: List[float] = []
     failures: List[int] = []
+    refused: set = set()
     start = time.monotonic() + 0.2
 
-    def shoot(at: float, call, into: List[float]) -> None:
+    def shoot(at: float, call, into: List[float], sid: str = "") -> None:
         time.sleep(max(0.0, start + at - time.monotonic()))
         status, seconds = call()
-        (into if status == 200 else failures).append(seconds * 1000 if status == 200
-                                                     else status)
+        if status == 200:
+            into.append(seconds * 1000)
+        else:
+            failures.append(status)
+            refused.add(sid)
 
     with ThreadPoolExecutor(max_workers=24) as pool:
         for at, sender, body, sid in plan:
-            pool.submit(shoot, at, lambda s=sender, b=body, i=sid: hooks.sms(s, b, i), acks)
-            pool.submit(shoot, at + 0.5 / rate, hooks.health, probes)
+            pool.submit(shoot, at, lambda s=sender, b=body, i=sid: hooks.sms(s, b, i), acks,
+                        sid)
+            pool.submit(shoot, at + 0.5 / rate, hooks.health, probes, "health")
+    # Twilio does not retry a failed inbound webhook: a refused SMS is lost at the door.
+    sent: Dict[str, List[str]] = {s: [] for s in senders}
+    for _, sender, _, sid in plan:
+        if sid not in refused:
+            sent[sender].append(sid)
     return {"sent": sent, "acks_ms": acks, "health_ms": probes, "failures": failures,
-            "started": start}
+            "refused_sms": len(refused - {"health"}), "started": start}
 
 
 def wait_drained(stack: BenchStack, sids: List[str], started: float,
@@ -101,7 +108,9 @@ def phase(stack: BenchStack, args: argparse.Namespace, rasa_urls: List[str],
     return {"rasa_servers": len(rasa_urls), "ack_ms": acks, "health_ms": health,
             "ack_p99_over_health_p99": ratio(acks.get("p99"), health.get("p99")),
             "failed_requests": shot["failures"][:20], "drain": drained,
-            "integrity": {k: v for k, v in checks.items() if k != "sent"},
+            "integrity": {**{k: v for k, v in checks.items() if k != "sent"},
+                          "lost": checks["lost"] + shot["refused_sms"],
+                          "refused_at_webhook": shot["refused_sms"]},
             "load_before": load_before, "load_after": machine_load(sample_s=0),
             "cpu": meter.report()}
 
@@ -145,6 +154,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    exit_on_signals()
     rng = random.Random(args.seed)
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),
                               "args": vars(args)}
