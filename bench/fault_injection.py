@@ -198,10 +198,11 @@ def run(args: argparse.Namespace, report: Callable[[Dict[str, Any]], None] = pri
         f for f in FAULTS if f in args.faults.split(","))
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),
                               "args": vars(args), "faults": []}
-    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url).start()
+    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url)
     stop = threading.Event()
     load = None
     try:
+        stack.start()
         stack.start_workers(2)
         threading.Thread(target=keep_alive, args=(stack, stop), daemon=True).start()
         hooks = Webhooks(stack)
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace, report: Callable[[Dict[str, Any]], None] = pri
             load.stop()
         stop.set()
         stack.stop()
-    result["restarts"] = {s.name: s.restarts for s in getattr(stack, "supervisor").services}
+    result["restarts"] = {s.name: s.restarts for s in stack.supervisor.services}
     return result
 
 

@@ -176,14 +176,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     citizens = make_citizens(2 * args.conversations, args.seed, fnrs, mobiles)
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),
                               "args": vars(args)}
-    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url, citizens=citizens).start()
-    inbox = Inbox(stack)
+    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url, citizens=citizens)
+    inbox = None
     try:
+        stack.start()
+        inbox = Inbox(stack)
         half = args.conversations
         result["two_rasa"] = phase(stack, inbox, citizens[:half], args, stack.rasa_urls)
         result["one_rasa"] = phase(stack, inbox, citizens[half:], args, stack.rasa_urls[:1])
     finally:
-        inbox.stopped.set()
+        if inbox:
+            inbox.stopped.set()
         stack.stop()
     result["throughput_2_vs_1"] = ratio(result["two_rasa"]["throughput_msg_per_s"],
                                         result["one_rasa"]["throughput_msg_per_s"])

@@ -158,8 +158,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rng = random.Random(args.seed)
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),
                               "args": vars(args)}
-    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url).start()
+    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url)
     try:
+        stack.start()
         warm_up(stack, rng)
         result["two_rasa"] = phase(stack, args, stack.rasa_urls, rng)
         result["one_rasa"] = phase(stack, args, stack.rasa_urls[:1], rng)
