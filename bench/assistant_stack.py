@@ -119,7 +119,12 @@ class BenchStack:
         self._seed()
         self.supervisor = Supervisor(self.runtime.child_env(), log_dir=self.work / "logs")
         log(f"starting the stack ({self.rasa_instances} Rasa servers) in {self.work}")
-        start_stack(self.runtime, self.supervisor, model=_model())
+        try:
+            start_stack(self.runtime, self.supervisor, model=_model())
+        except RuntimeError as exc:  # on a crowded machine Rasa may need more than 180 s
+            log(f"{exc}; waiting longer")
+            for service in self.supervisor.services:
+                self.supervisor.wait_healthy(service, timeout=600)
         return self
 
     def _seed(self) -> None:
