@@ -145,15 +145,22 @@ class ProcessMeter:
         self.roots: Dict[str, int] = {}
         self.cpu: Dict[str, Dict[int, int]] = {}  # name -> pid -> last ticks seen
         self.peak_rss: Dict[str, int] = {}
+        self.base: Dict[str, int] = {}  # name -> ticks already used when tracking began
         self.busy0, self.total0 = machine_ticks()
         self.started = time.monotonic()
 
     def track(self, name: str, pid: int) -> None:
+        """Follows a process tree from now on: CPU is counted from this call."""
         self.roots[name] = pid
+        self.base.setdefault(name, 0)
+        for child in descendants(pid):
+            info = proc_stat(child)
+            if info:
+                self.base[name] += info[1]
 
     def sample(self) -> None:
         for name, root in self.roots.items():
-            rss = 0
+            rss = 0  # a tree that is gone keeps its last figures
             for pid in descendants(root):
                 info = proc_stat(pid)
                 if info:
@@ -169,8 +176,8 @@ class ProcessMeter:
             "wall_s": round(wall, 1),
             "machine_busy_pct": round(100 * (busy1 - self.busy0) / max(1, total1 - self.total0),
                                       1),
-            "processes": {name: {"cpu_s": round(sum(self.cpu.get(name, {}).values()) / CLK_TCK,
-                                                1),
+            "processes": {name: {"cpu_s": round((sum(self.cpu.get(name, {}).values())
+                                                 - self.base.get(name, 0)) / CLK_TCK, 1),
                                  "peak_rss_mb": round(self.peak_rss.get(name, 0) / 2 ** 20, 1)}
                           for name in self.roots},
         }

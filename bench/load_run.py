@@ -140,6 +140,7 @@ def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argpar
     wall = time.monotonic() - start
     done.set()
     time.sleep(1)
+    meter.sample()
     stack.stop_workers()
     checks = integrity(stack.url, sent, stack.standin.captured())
     replies = len(latencies)

@@ -102,6 +102,7 @@ def phase(stack: BenchStack, args: argparse.Namespace, rasa_urls: List[str],
     sids = [sid for seq in shot["sent"].values() for sid in seq]
     drained = wait_drained(stack, sids, shot["started"], args.timeout)
     time.sleep(1.0)  # let the last status callbacks land
+    meter.sample()
     stack.stop_workers()
     checks = integrity(stack.url, shot["sent"], stack.standin.captured())
     acks, health = stats(shot["acks_ms"]), stats(shot["health_ms"])
