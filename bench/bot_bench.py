@@ -63,6 +63,9 @@ from assistant.model import ensure_model, fingerprint, model_path, train_args
 from assistant.processes import Supervisor, python_module
 from assistant.runtime import BOT_DIR, Runtime
 from assistant.stack import start_stack
+from bench.citizens import Citizen, demo_identities, make_citizens, seed_portal
+from bench.common import (code_revision, free_port, log, machine_load, machine_ticks,
+                          percentile)
 from portal.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT
@@ -84,16 +87,6 @@ PROJECT_VARS = (
 )
 # No telemetry or error reports from Rasa to its vendor: this bench talks to 127.0.0.1 only.
 QUIET_RASA = {"RASA_TELEMETRY_ENABLED": "false"}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,121 +120,6 @@ BARE_REPLY = "OK."
 
 # --------------------------------------------------------------------------------------------
 # Synthetic citizens for FULL's portal database
-
-
-@dataclass(frozen=True)
-class Citizen:
-    fnr: str
-    mobile: str
-    first_name: str
-
-
-FIRST_NAMES = ("Ingrid", "Lars", "Marit", "Ole", "Siri", "Jonas", "Hanne", "Erik", "Tone",
-               "Anders", "Liv", "Magnus", "Sofie", "Henrik", "Eva", "Knut")
-LAST_NAMES = ("Johansen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen", "Jensen",
-              "Karlsen", "Haugen", "Berg", "Dahl", "Lie")
-
-
-def synthetic_fnr(rng: random.Random) -> Optional[str]:
-    """A synthetic fødselsnummer (month + 80, Skatteetaten/Tenor) with valid control digits."""
-    from stdnum.no import fodselsnummer
-
-    born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
-    individual = rng.randrange(0, 500)            # 000-499: born 1900-1999
-    base = f"{born.day:02d}{born.month + 80:02d}{born.year % 100:02d}{individual:03d}"
-    k1 = fodselsnummer.calc_check_digit1(base)
-    if len(k1) != 1:
-        return None
-    k2 = fodselsnummer.calc_check_digit2(base + k1)
-    if len(k2) != 1:
-        return None
-    return base + k1 + k2
-
-
-def make_citizens(count: int, seed: int, taken_fnrs: Iterable[str],
-                  taken_mobiles: Iterable[str]) -> List[Citizen]:
-    from portal.identity import normalize_fnr
-
-    rng = random.Random(seed)
-    fnrs, mobiles = set(taken_fnrs), set(taken_mobiles)
-    out: List[Citizen] = []
-    for _ in range(count * 50):                   # bounded: ~1 in 3 draws has a bad digit
-        if len(out) == count:
-            break
-        fnr = synthetic_fnr(rng)
-        if fnr is None or fnr in fnrs:
-            continue
-        normalize_fnr(fnr, allow_synthetic=True)  # the portal's own check must accept it
-        mobile = f"+479{rng.randrange(10 ** 7):07d}"
-        if mobile in mobiles:
-            continue
-        fnrs.add(fnr)
-        mobiles.add(mobile)
-        out.append(Citizen(fnr, mobile, rng.choice(FIRST_NAMES)))
-    if len(out) < count:
-        raise RuntimeError("could not generate enough synthetic citizens")
-    return out
-
-
-def citizens_yaml(citizens: List[Citizen], demo: Dict[str, Any], seed: int) -> Dict[str, Any]:
-    """The demo file's format: each synthetic citizen gets Kari Nordmann's letters, offer and
-    invoices (so the journey's replies can be checked), with a property and KIDs of its own."""
-    from stdnum import luhn
-
-    rng = random.Random(seed + 1)
-    kari = demo["citizens"][0]
-    people = []
-    for n, citizen in enumerate(citizens):
-        invoices = []
-        for item in kari["invoices"]:
-            body = f"{n:06d}{rng.randrange(10 ** 10):010d}"
-            invoices.append({**item, "kid": body + luhn.calc_check_digit(body)})
-        people.append({
-            "fnr": citizen.fnr,
-            "name": f"{citizen.first_name} {rng.choice(LAST_NAMES)}",
-            "mobile": citizen.mobile,
-            "language": "nb",
-            "krr_reserved": False,
-            "properties": [{"kommunenr": "4601", "gnr": 900 + n // 1000, "bnr": n % 1000 + 1,
-                            "address": f"Benkeveien {n + 1}, 5020 Bergen"}],
-            "letters": kari["letters"],
-            "kindergarten_offers": kari["kindergarten_offers"],
-            "invoices": invoices,
-        })
-    return {"municipality": demo["municipality"], "citizens": people}
-
-
-def seed_portal(settings, citizens: List[Citizen], var_dir: Path, seed: int) -> Dict[str, int]:
-    """Migrates the portal database and loads the demo municipality and the bench's citizens
-    with the project's own loader (portal.services.demo.load_demo), as tests/conftest.py does."""
-    from portal.bootstrap import Portal
-    from portal.clock import Clock
-    from portal.migrate import upgrade
-    from portal.services.demo import DEMO_FILE, load_demo
-
-    demo = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
-    path = var_dir / "bench_citizens.yaml"
-    path.write_text(yaml.safe_dump(citizens_yaml(citizens, demo, seed), allow_unicode=True),
-                    encoding="utf-8")
-    portal = Portal(settings, Clock())
-    try:
-        upgrade(portal.engine)
-        with portal.sessions() as db:
-            demo_report = load_demo(db, portal.settings, now=portal.clock.now())
-            bench_report = load_demo(db, portal.settings, now=portal.clock.now(), path=path)
-            db.commit()
-    finally:
-        portal.engine.dispose()
-    return {"demo": len(demo_report.created), "bench": len(bench_report.created)}
-
-
-def demo_identities() -> Tuple[List[str], List[str]]:
-    from portal.services.demo import DEMO_FILE
-
-    demo = yaml.safe_load(DEMO_FILE.read_text(encoding="utf-8"))
-    fnrs = [c["fnr"] for c in demo["citizens"]] + [demo.get("unknown_fnr", "")]
-    mobiles = [c["mobile"] for c in demo["citizens"] if c.get("mobile")]
-    return fnrs, mobiles
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,13 +367,6 @@ def tasks_cpu_ns(pids: List[int]) -> int:
     return total
 
 
-def machine_ticks() -> Tuple[int, int]:
-    with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
 class CpuMeter:
     def __init__(self, pgids: Dict[str, int]):
         self.pgids = pgids
@@ -517,22 +388,6 @@ class CpuMeter:
         out["others_s"] = max(0.0, machine - ours)
         out["wall_s"] = b["t"] - a["t"]
         return out
-
-
-def machine_load(sample_s: float = 2.0) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"loadavg": [round(v, 2) for v in os.getloadavg()]}
-    busy0, total0 = _all_ticks()
-    time.sleep(sample_s)
-    busy1, total1 = _all_ticks()
-    out["busy_pct_all_cores"] = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
-    return out
-
-
-def _all_ticks() -> Tuple[int, int]:
-    with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
 # --------------------------------------------------------------------------------------------
@@ -712,16 +567,6 @@ async def run_phase(plans: List[List[Any]], segment: Callable[[Any, Any, Phase],
     if meter:
         phase.cpu = CpuMeter.delta(before, meter.snapshot())
     return phase, results
-
-
-def percentile(values: List[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def summarize(records: List[TurnRecord], wall_s: float, turns_run: Optional[int] = None
@@ -1265,19 +1110,6 @@ def print_profile(profile: Dict[str, Any]) -> None:
                 print(f"  {key}: {value['median']}")
             else:
                 print(f"  {key}: {value}")
-
-
-def code_revision() -> Dict[str, Any]:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    dirty = git("status", "--porcelain", "--", "actions", "channels", "assistant", "bot",
-                "config.yml", "data", "portal")
-    return {"commit": git("rev-parse", "HEAD"), "dirty_paths": dirty.splitlines()[:20]}
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,11 +42,10 @@ from typing import Dict, List, Optional, Tuple
 
 import requests
 
+from bench.common import (CLK_TCK, DEFAULT_DB, RESULTS, ROOT, code_revision, ensure_postgres,
+                          free_port, log, machine_load, machine_ticks, percentile, proc_stat)
 from bench.portal_data import FillSpec, _connect, fill, schema_url
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_DB = "postgresql://postgres@127.0.0.1:5432/test"
 TARGET_P95_MS = 20.0
 HOST = "127.0.0.1"
 
@@ -63,80 +62,6 @@ SERVE = (
     "from portal.server import PortalServer\n"
     "PortalServer(Settings.from_env(), host='127.0.0.1').run()\n"
 )
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# PostgreSQL
-
-
-def ensure_postgres(base_url: str) -> None:
-    """Connects, starting the local cluster once if it is down."""
-    try:
-        _connect(base_url).close()
-        return
-    except Exception as exc:  # noqa: BLE001 - any connection failure
-        first_error = exc
-    clusters = Path("/etc/postgresql")
-    if not shutil.which("pg_ctlcluster") or not clusters.is_dir():
-        raise SystemExit(f"PostgreSQL is not reachable at {base_url}: {first_error}")
-    for version in sorted(p.name for p in clusters.iterdir()):
-        log(f"PostgreSQL is down; starting cluster {version}/main")
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                       check=False)
-    for _ in range(30):
-        try:
-            _connect(base_url).close()
-            return
-        except Exception:  # noqa: BLE001
-            time.sleep(1)
-    raise SystemExit(f"PostgreSQL is not reachable at {base_url}: {first_error}")
-
-
-def machine_load(sample_s: float = 2.0) -> Dict[str, object]:
-    """How busy the machine is apart from this benchmark: load average, CPU pressure (PSI) and
-    the share of all cores busy over a short sample taken while the benchmark itself idles."""
-
-    def cpu_times() -> Tuple[int, int]:
-        with open("/proc/stat") as handle:
-            values = [int(v) for v in handle.readline().split()[1:]]
-        idle = values[3] + values[4]
-        return sum(values) - idle, sum(values)
-
-    out: Dict[str, object] = {"loadavg": [round(v, 2) for v in os.getloadavg()]}
-    if sample_s > 0:
-        try:
-            busy0, total0 = cpu_times()
-            time.sleep(sample_s)
-            busy1, total1 = cpu_times()
-            out["busy_pct_all_cores"] = round(100 * (busy1 - busy0) / max(1, total1 - total0),
-                                              1)
-        except OSError:
-            pass
-    try:
-        with open("/proc/pressure/cpu") as handle:
-            some = handle.readline().split()
-        out["cpu_pressure_some"] = {k: float(v) for k, v in
-                                    (item.split("=") for item in some[1:4])}
-    except OSError:
-        pass
-    return out
-
-
-def code_revision() -> Dict[str, object]:
-    """The commit measured, and whether portal/ had uncommitted changes."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    return {"commit": git("rev-parse", "HEAD"),
-            "portal_dirty": bool(git("status", "--porcelain", "--", "portal"))}
 
 
 def pg_settings(base_url: str) -> Dict[str, str]:
@@ -243,12 +168,6 @@ def _with_query(url: str, **params: str) -> str:
         hide_password=False)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 class ServerProcess:
     """PortalServer (gunicorn) in its own process group; always stopped by stop()."""
 
@@ -322,27 +241,6 @@ class ServerProcess:
 # and other work on the machine inflates it; both are measured per phase.
 
 SERVER_APP_NAME = "portal-bench-server"
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _proc_ticks(pid: int) -> Optional[Tuple[int, int]]:
-    """(process group, utime+stime ticks) of a process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[2]), int(fields[11]) + int(fields[12])
-
-
-def _machine_ticks() -> Tuple[int, int]:
-    """(busy, total) jiffies over all cores."""
-    with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
-
-
 class CpuMeter:
     """CPU time of the server's process group, its PostgreSQL backends (found by
     application_name), the client processes and this process, and of the whole machine."""
@@ -366,17 +264,17 @@ class CpuMeter:
         server = 0
         for entry in os.listdir("/proc"):
             if entry.isdigit():
-                info = _proc_ticks(int(entry))
+                info = proc_stat(int(entry))
                 if info and info[0] == self.server_pgid:
                     server += info[1]
         backends = {}
         for pid in self._backend_pids():
-            info = _proc_ticks(pid)
+            info = proc_stat(pid)
             if info:
                 backends[pid] = info[1]
-        clients = sum((_proc_ticks(pid) or (0, 0))[1] for pid in self.client_pids)
+        clients = sum((proc_stat(pid) or (0, 0, 0))[1] for pid in self.client_pids)
         own = os.times()
-        busy, total = _machine_ticks()
+        busy, total = machine_ticks()
         return {"server": server, "pg": backends, "clients": clients,
                 "bench": (own.user + own.system) * CLK_TCK, "busy": busy, "total": total,
                 "t": time.monotonic()}
@@ -547,16 +445,6 @@ class Clients:
             result.errors += len(errors)
             result.error_samples.extend(errors[:3])
         return result
-
-
-def percentile(sorted_values: List[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return float("nan")
-    pos = (len(sorted_values) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def summarize(latencies: List[float], wall_s: float, errors: int) -> Dict[str, float]:

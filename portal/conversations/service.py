@@ -46,8 +46,16 @@ def owner_of(db: Session, conversation_id: int, *, lock: bool = False) -> Option
     """The staff id owning the conversation as committed now (None: the bot)."""
     query = select(Conversation.owner_staff_id).where(Conversation.id == conversation_id)
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: enough against a concurrent take-over, and it does not wait for
+        # (or deadlock with) rows being inserted that merely reference the conversation.
+        query = query.with_for_update(key_share=True)
     return db.execute(query).scalar_one()
+
+
+def lock_conversation(db: Session, conversation_id: int, now: datetime) -> None:
+    """Row-locks the conversation (and moves its last message time) before anything else."""
+    db.execute(update(Conversation).where(Conversation.id == conversation_id)
+               .values(last_message_at=now).execution_options(synchronize_session=False))
 
 
 def find_conversation(db: Session, channel: Channel, key: str) -> Optional[Conversation]:

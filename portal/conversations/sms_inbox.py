@@ -32,8 +32,11 @@ def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: 
     from portal import correlation
 
     identity = ensure_identity(db, settings.identity_key, phone, now)
-    identity.last_inbound_at = now
     conv = service.open_conversation(db, Channel.SMS, identity.sender_key, now)
+    # Lock order: the conversation row before the identity row, as the turn worker commits
+    # (its lease fence, then the SMS state); the other order deadlocks under load.
+    service.lock_conversation(db, conv.id, now)
+    identity.last_inbound_at = now
     row = InboundSms(message_sid=message_sid, sender_key=identity.sender_key, body=body,
                      num_media=num_media, received_at=now, status="received",
                      conversation_id=conv.id, attempts=0, next_attempt_at=now,
