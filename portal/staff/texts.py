@@ -132,3 +132,8 @@ def text(lang: str, key: str, **values) -> str:
     pair = TEXTS[key]
     phrase = pair[LANGUAGES.index(lang) if lang in LANGUAGES else 0]
     return phrase.format(**values) if values else phrase
+
+
+from portal.staff.workspace_texts import WORKSPACE_TEXTS  # noqa: E402 (the workspace's words)
+
+TEXTS.update(WORKSPACE_TEXTS)
