@@ -48,11 +48,14 @@ def mark_connected(store: KeyValueStore, keys, now: datetime) -> None:
         store.set(CONNECTED_KEY + key, now.isoformat(), CONNECTED_SECONDS)
 
 
-def is_connected(store: KeyValueStore, conversation: Conversation) -> bool:
-    """SMS always reaches the citizen; a web chat only while its browser is connected."""
+def is_connected(store: KeyValueStore, conversation: Conversation, now: datetime) -> bool:
+    """SMS always reaches the citizen; a web chat only while its browser is connected (the
+    channel polled for it in the last CONNECTED_SECONDS)."""
     if conversation.channel != Channel.WEBCHAT:
         return True
-    return store.get(CONNECTED_KEY + conversation.sender_key) is not None
+    seen = store.get(CONNECTED_KEY + conversation.sender_key)
+    return seen is not None and (
+        now - datetime.fromisoformat(seen)).total_seconds() <= CONNECTED_SECONDS
 
 
 # --- state -----------------------------------------------------------------------------------
@@ -187,7 +190,7 @@ def reply(db: Session, settings: Settings, store: KeyValueStore, conversation: C
         raise InvalidInput(f"A reply has at most {service.MAX_TEXT} characters.",
                            code="reply_too_long")
     _require_owner(db, conversation, member)
-    if not is_connected(store, conversation):
+    if not is_connected(store, conversation, now):
         raise Conflict("The citizen has left the chat.", code="citizen_left")
     return service.answer_as_person(db, settings, conversation, member.id, text, now)
 
@@ -464,7 +467,7 @@ def read(db: Session, store: KeyValueStore, member: StaffMember, conversation: C
            object_id=conversation.id)
     return Detail(summary, service.transcript(db, conversation), notes,
                   citizen.name if citizen is not None else None,
-                  is_connected(store, conversation), handoffs)
+                  is_connected(store, conversation, now), handoffs)
 
 
 # --- weekly figures --------------------------------------------------------------------------
