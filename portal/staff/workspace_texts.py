@@ -59,6 +59,7 @@ WORKSPACE_TEXTS = {
     "citizen_gone": ("Innbyggeren har forlatt nettpraten.", "The citizen has left the web chat."),
     "citizen_here": ("Innbyggeren har nettpraten åpen.", "The citizen has the web chat open."),
     "reply": ("Svar til innbyggeren", "Reply to the citizen"),
+    "reply_heading": ("Ditt svar", "Your reply"),
     "reply_hint_sms": ("Sendes som SMS.", "Sent as an SMS."),
     "reply_hint_webchat": ("Vises i nettpraten.", "Shown in the web chat."),
     "send": ("Send svar", "Send reply"),
