@@ -241,3 +241,28 @@ def test_no_citizen_session_or_service_token_reaches_the_staff_api(ws_app, clock
             response = getattr(client, method)(url, headers=headers, json={})
             assert response.status_code == 401, (headers, url)
             assert response.get_json()["error"]["code"] == "invalid_token"
+
+
+def test_weekly_figures(ws_app, clock):
+    from datetime import timedelta
+
+    from portal.conversations import workspace
+    from portal.staff import accounts
+
+    client = ws_app.test_client()
+    _, headers = staff_token(ws_app, clock, "siri@bergen.kommune.no")
+    web_message(client, "web-" + "b" * 16, "Når er det søppeltømming?", intent="waste",
+                confidence=0.9)  # the bot alone
+    helped = conversation_id(ws_app, waiting_webchat(client))
+    clock.advance(seconds=4 * 60)
+    assert client.post(f"{API}/{helped}/claim", headers=headers, json={}).status_code == 200
+    start = clock.now() - timedelta(days=14)
+    with ws_app.extensions["portal"].sessions() as db:
+        member = accounts.find(db, "siri@bergen.kommune.no")
+        weeks = workspace.weekly(db, member, start, clock.now() + timedelta(days=1),
+                                 clock.now())
+        db.commit()
+    [week] = weeks
+    assert week.start.weekday() == 0 and week.start <= clock.now()
+    assert (week.conversations, week.bot_alone, week.handoffs) == (2, 1, 1)
+    assert week.bot_share == 0.5 and week.median_wait_minutes == 4.0
