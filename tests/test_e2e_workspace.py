@@ -14,8 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from portal.bootstrap import Portal
 from portal.clock import Clock
-from portal.conversations import service
-from portal.models import Channel, StaffRole
+from portal.models import StaffRole
 from portal.staff import accounts
 from tests.staff_helpers import PASSWORD
 from tests.test_staff_browser import CHROMIUM, DOCS, FLAGS, accessible
@@ -38,16 +37,6 @@ def enrolled(stack, email: str, name: str):
             accounts.confirm_enrolment(db, member, previous, now=now)
             api_token = accounts.issue_token(db, member, now=now, by=accounts.CLI)
             return member.totp_secret, {"Authorization": f"Bearer {api_token}"}
-    finally:
-        portal.close()
-
-
-def transcript(stack, channel, key):
-    portal = Portal(stack.runtime.settings, Clock())
-    try:
-        with portal.sessions() as db:
-            conv = service.find_conversation(db, channel, key)
-            return [(m.author, m.text, m.status) for m in service.transcript(db, conv)]
     finally:
         portal.close()
 

@@ -15,7 +15,7 @@ from portal.models import StaffMember, StaffRole
 from portal.services.audit import record
 from portal.staff import accounts, workspace_views
 from portal.staff.auth import current_staff, end_session, error_page, staff_login_required
-from portal.staff.auth import start_session, translate
+from portal.staff.auth import start_session
 from portal.staff.texts import LANGUAGES
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
