@@ -46,6 +46,8 @@ def test_queue_claim_reply_and_hand_back_over_the_citizens_web_chat(ws_app, cloc
     assert claimed.status_code == 200, claimed.get_json()
     assert claimed.get_json()["conversation"]["owner"] == "Siri"
     assert _live(client, first) == ["Du snakker nå med Siri i Bergen kommune."]
+    again = client.post(f"{API}/{cid}/claim", headers=siri_h, json={})  # a retried claim
+    assert again.status_code == 200 and _live(client, first) == []
 
     refused = client.post(f"{API}/{cid}/claim", headers=ola_h, json={})
     assert refused.status_code == 409

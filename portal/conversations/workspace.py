@@ -145,8 +145,9 @@ def _reopen(db: Session, conversation: Conversation, now: datetime) -> None:
 # --- actions ---------------------------------------------------------------------------------
 
 def claim(db: Session, settings: Settings, conversation: Conversation, member: StaffMember,
-          now: datetime, *, reassign: bool = False) -> TranscriptMessage:
-    """Takes the conversation; exactly one owner. An admin may take it from another owner."""
+          now: datetime, *, reassign: bool = False) -> Optional[TranscriptMessage]:
+    """Takes the conversation; exactly one owner. An admin may take it from another owner.
+    Claiming one's own conversation again changes nothing (None)."""
     owner = service.owner_of(db, conversation.id, lock=True)
     db.refresh(conversation)
     if owner is not None and owner != member.id:
@@ -158,8 +159,7 @@ def claim(db: Session, settings: Settings, conversation: Conversation, member: S
                object_id=conversation.id, detail={"from_staff_id": owner})
         conversation.owner_staff_id = conversation.owner_name = conversation.owner_since = None
     if owner == member.id:
-        raise Conflict("You already answer this conversation.", code="already_yours",
-                       details={"holder": conversation.owner_name})
+        return None
     joined = service.take_over(db, settings, conversation, member.id, first_name(member), now)
     mark = db.get(ConversationMark, conversation.id)
     if mark is not None:  # taking a closed conversation opens it again
