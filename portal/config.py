@@ -124,6 +124,7 @@ class Settings:
     staff_secure_cookies: bool = True  # off only in the demo (plain http on 127.0.0.1)
     staff_setup_link_hours: int = 24
     staff_idle_minutes: int = 30
+    staff_claim_timeout_minutes: int = 10  # a taken conversation with no reply goes back
     portal_public_url: str = "http://127.0.0.1:8000"  # where set-up links point
     metrics_token: str = ""  # bearer secret of every process's /metrics (METRICS_TOKEN)
     # ID-porten login in the web chat (portal/idporten/); off unless issuer, client and secret.
@@ -218,6 +219,7 @@ class Settings:
             staff_secure_cookies=_flag(env.get("STAFF_SECURE_COOKIES"), environment != "demo"),
             staff_setup_link_hours=int(env.get("STAFF_SETUP_LINK_HOURS", "24")),
             staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),
+            staff_claim_timeout_minutes=int(env.get("STAFF_CLAIM_TIMEOUT_MINUTES", "10")),
             portal_public_url=(env.get("PORTAL_PUBLIC_URL")
                                or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
             metrics_token=env.get("METRICS_TOKEN") or "",

@@ -641,3 +641,41 @@ class CitizenCase(Base):
     answered_by: Mapped[Optional[int]] = Column(Integer)  # staff id
     answer_letter_id: Mapped[Optional[int]] = Column(
         ForeignKey("letters.id", ondelete="SET NULL"))
+
+class ConversationMark(Base):
+    """The workspace's state of a conversation: reviewed, closed (one row, made on first use)."""
+
+    __tablename__ = "conversation_marks"
+
+    conversation_id: Mapped[int] = Column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    reviewed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    reviewed_by: Mapped[Optional[int]] = Column(Integer)
+    closed_at: Mapped[Optional[datetime]] = Column(UTCDateTime(), index=True)
+    closed_by: Mapped[Optional[int]] = Column(Integer)
+
+
+class ConversationTag(Base):
+    """A caseworker's label on a conversation (lower case, at most 40 characters)."""
+
+    __tablename__ = "conversation_tags"
+
+    conversation_id: Mapped[int] = Column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    tag: Mapped[str] = Column(String(40), primary_key=True, index=True)
+    staff_id: Mapped[int] = Column(Integer, nullable=False)
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+
+
+class ConversationNote(Base):
+    """An internal note on a conversation; staff only, never shown to the citizen."""
+
+    __tablename__ = "conversation_notes"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = Column(ForeignKey("conversations.id", ondelete="CASCADE"),
+                                          nullable=False, index=True)
+    staff_id: Mapped[int] = Column(Integer, nullable=False)
+    staff_name: Mapped[str] = Column(String(200), nullable=False)
+    text: Mapped[str] = Column(Text, nullable=False)  # redacted before it is stored
+    at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)

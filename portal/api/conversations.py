@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy import select, update
 
 from portal.api.auth import gateway_token_required
-from portal.api.context import get_db, now
+from portal.api.context import get_db, now, portal
 from portal.api.conversation_schemas import (
     CitizenMessageInSchema,
     LiveInSchema,
@@ -19,7 +19,7 @@ from portal.api.conversation_schemas import (
     RepliesSchema,
 )
 from portal.api.schemas import ErrorSchema
-from portal.conversations import service
+from portal.conversations import service, workspace
 from portal.errors import NotFound
 from portal.models import Channel, Conversation, TranscriptMessage
 
@@ -77,6 +77,7 @@ def record_replies(payload, message_id):
 def live(payload):
     """Mark shown person messages delivered; the undelivered ones of connected conversations"""
     db = get_db()
+    workspace.mark_connected(portal().store, payload["conversations"], now())
     if payload["delivered"]:
         db.execute(update(TranscriptMessage)
                    .where(TranscriptMessage.id.in_(payload["delivered"]),

@@ -137,3 +137,7 @@ def text(lang: str, key: str, **values) -> str:
 from portal.admin.texts import ADMIN_TEXTS  # noqa: E402 - the admin pages' words
 
 TEXTS.update(ADMIN_TEXTS)
+
+from portal.staff.workspace_texts import WORKSPACE_TEXTS  # noqa: E402 (the workspace's words)
+
+TEXTS.update(WORKSPACE_TEXTS)

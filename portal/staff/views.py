@@ -13,9 +13,9 @@ from portal.errors import PortalError
 from portal.extensions import csrf
 from portal.models import StaffMember, StaffRole
 from portal.services.audit import record
-from portal.staff import accounts
+from portal.staff import accounts, workspace_views
 from portal.staff.auth import current_staff, end_session, error_page, staff_login_required
-from portal.staff.auth import start_session, translate
+from portal.staff.auth import start_session
 from portal.staff.texts import LANGUAGES
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -218,21 +218,17 @@ def enrol_submit():
 @bp.get("/")
 @staff_login_required()
 def home():
-    return render_template("staff/home.html", staff=current_staff(), conversations=[],
-                           updated=_local_time(now()))
+    context = workspace_views.queue_context(request.args.get("tab", ""))
+    return render_template("staff/home.html", staff=current_staff(), **context)
 
 
 @bp.get("/queue")
 @staff_login_required()
 def queue():
     """The queue region alone, for htmx's periodic refresh; a changed count is announced."""
-    conversations: list = []  # the conversation gateway fills the queue
-    seen = request.args.get("seen", "")
-    announce = None
-    if seen.isdigit() and int(seen) != len(conversations):
-        announce = translate("queue_count", count=len(conversations))
-    return render_template("staff/_queue.html", conversations=conversations,
-                           updated=_local_time(now()), announce=announce)
+    context = workspace_views.queue_context(request.args.get("tab", ""))
+    return render_template("staff/_queue.html", announce=workspace_views.queue_announcement(
+        context), **context)
 
 
 # --- staff administration ----------------------------------------------------------------

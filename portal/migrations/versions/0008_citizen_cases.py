@@ -1,7 +1,7 @@
 """citizen cases (Skriv til kommunen) and the handoff's link to its conversation row
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -10,7 +10,7 @@ import portal.db
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
