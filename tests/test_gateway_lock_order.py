@@ -13,7 +13,7 @@ from portal.bootstrap import Portal
 from portal.config import Settings
 from portal.conversations import service
 from portal.models import Conversation
-from portal.sms import conversation as sms
+from portal.conversations import sms_inbox as sms
 from tests.conftest import _truncate_all
 
 PHONE = "+4791234567"
