@@ -62,3 +62,8 @@ def register(app: Flask) -> None:
             log.info("%s %s %s", request.method, request.path, response.status_code,
                      extra={"status": response.status_code})
         return response
+
+    @app.teardown_request
+    def stop_correlating(_exc) -> None:
+        """A worker thread serves many requests: none inherits the last one's id."""
+        correlation.bind(None)
