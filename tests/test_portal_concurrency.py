@@ -28,7 +28,7 @@ def pg_app(pg_schema_url, tmp_path):
     _truncate_all(pg_schema_url)
     settings = Settings(environment="test", database_url=pg_schema_url, var_dir=tmp_path,
                         service_token=SERVICE_TOKEN, dispatch_token=DISPATCH_TOKEN,
-                        identity_key="test-identity-key")
+                        identity_key="test-identity-key", allow_synthetic_fnr=True)
     app = create_app(settings, FrozenClock(T0))
     portal = app.extensions["portal"]
     assert portal.engine.dialect.name == "postgresql"

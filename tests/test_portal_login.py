@@ -32,15 +32,20 @@ def make_app(settings, clock, demo):
         app.extensions["portal"].engine.dispose()
 
 
+def rest_id(conversation):
+    """A REST conversation id carries its channel's prefix (portal/conversation_ids.py)."""
+    return conversation if conversation.startswith("rest-") else f"rest-{conversation}"
+
+
 def ask(client, headers, fnr, conversation=None, **extra):
     return client.post("/api/v1/login/code", headers=headers, json={
         "fnr": fnr, "channel": "rest",
-        "conversation_id": conversation or f"c-{uuid.uuid4().hex[:8]}", **extra})
+        "conversation_id": rest_id(conversation or f"c-{uuid.uuid4().hex[:8]}"), **extra})
 
 
 def verify(client, headers, code, conversation):
     return client.post("/api/v1/login/verify", headers=headers, json={
-        "code": code, "channel": "rest", "conversation_id": conversation})
+        "code": code, "channel": "rest", "conversation_id": rest_id(conversation)})
 
 
 def codes_sent(db, to):
@@ -104,7 +109,7 @@ def test_global_limits_per_minute_and_hour(make_app, clock, service_headers):
     assert ask(client, service_headers, NINA).status_code == 202
 
 
-def test_limits_come_from_the_environment():
+def test_limits_come_from_the_environment(tmp_path):
     from portal.config import Settings
 
     settings = Settings.from_env({"OTP_CODES_PER_NUMBER_PER_DAY": "4",
@@ -112,8 +117,7 @@ def test_limits_come_from_the_environment():
                                   "OTP_CODES_PER_SOURCE_PER_HOUR": "7",
                                   "OTP_CODES_GLOBAL_PER_MINUTE": "9",
                                   "OTP_CODES_GLOBAL_PER_HOUR": "99",
-                                  "PORTAL_SERVICE_TOKEN": "x", "DISPATCH_TOKEN": "y",
-                                  "IDENTITY_HASH_KEY": "z"})
+                                  "ASSISTANT_ENV": "test", "ASSISTANT_VAR_DIR": str(tmp_path)})
     assert (settings.otp_codes_per_number_per_day, settings.otp_codes_per_conversation_per_hour,
             settings.otp_codes_per_source_per_hour, settings.otp_codes_global_per_minute,
             settings.otp_codes_global_per_hour) == (4, 2, 7, 9, 99)

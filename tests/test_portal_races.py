@@ -59,12 +59,12 @@ def test_one_conversation_asking_for_a_person_at_once_queues_one_request(
     headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     results = _at_once(REQUESTS, lambda http, i: http.post(
         f"{server_url}/api/v1/handoffs", headers=headers, timeout=60,
-        json={"channel": "sms", "conversation_id": "race-handoff", "reason": "citizen_request"}))
+        json={"channel": "sms", "conversation_id": "sms-race-handoff", "reason": "citizen_request"}))
     assert sorted(status for status, _ in results) == [200] * (REQUESTS - 1) + [201], results
     assert len({body["id"] for _, body in results}) == 1
     with pg_app.extensions["portal"].sessions() as s:
         assert s.execute(select(func.count()).select_from(HandoffRequest).where(
-            HandoffRequest.conversation_id == "race-handoff")).scalar_one() == 1
+            HandoffRequest.conversation_id == "sms-race-handoff")).scalar_one() == 1
 
 
 def test_letters_arriving_at_once_share_one_pending_notice(pg_app, server_url):  # noqa: F811

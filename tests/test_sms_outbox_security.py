@@ -42,7 +42,7 @@ def test_a_code_is_sealed_at_rest_and_sent_in_clear(sms_portal, twilio):
 def test_the_demo_outbox_shows_sealed_codes(client, app, demo, service_headers):
     """Without Twilio the code waits in the dev outbox: sealed on disk, shown on the page."""
     answer = client.post("/api/v1/login/code", headers=service_headers, json={
-        "fnr": KARI, "channel": "rest", "conversation_id": "dev-outbox"})
+        "fnr": KARI, "channel": "rest", "conversation_id": "rest-dev-outbox"})
     assert answer.status_code == 202
     portal = app.extensions["portal"]
     with portal.engine.connect() as conn:

@@ -267,7 +267,7 @@ def test_disabling_ends_sessions_and_tokens_at_once(cli, client, clock, app, db)
     assert fresh.post("/staff/login", data={"csrf_token": csrf, "email": account.email,
                                             "password": account.password}).status_code == 401
     assert "disabled" in cli("staff", "token", account.email, ok=False)
-    assert [a for a, *_ in _actions(db)][-3:] == [
+    assert [a for a, *_ in _actions(db) if a.startswith("staff.")][-3:] == [
         "staff.token_issued", "staff.disable", "staff.login_failed"]
     assert _actions(db, action="staff.disable") == [
         ("staff.disable", ActorType.SYSTEM, "cli")]
