@@ -54,3 +54,18 @@ class Conflict(PortalError):
 class RateLimited(PortalError):
     status = 429
     code = "rate_limited"
+
+
+class BadRequest(PortalError):
+    status = 400
+    code = "bad_request"
+
+
+class LengthRequired(PortalError):
+    status = 411
+    code = "length_required"
+
+
+class TooLarge(PortalError):
+    status = 413
+    code = "too_large"

@@ -33,7 +33,7 @@ def test_a_webhook_during_a_turn_commit_waits_instead_of_deadlocking(pg_schema_u
     portal = Portal(settings, clock)
     now = clock.now()
     with portal.sessions() as db:
-        first = sms.record_inbound(db, settings, message_sid="SM1", phone=PHONE, body="hei",
+        first = service.record_inbound(db, settings, message_sid="SM1", phone=PHONE, body="hei",
                                    num_media=0, now=now)
         conversation_id, key = first.conversation_id, first.sender_key
 
@@ -47,7 +47,7 @@ def test_a_webhook_during_a_turn_commit_waits_instead_of_deadlocking(pg_schema_u
         try:
             with portal.sessions() as db:
                 webhook["pid"] = db.execute(text("SELECT pg_backend_pid()")).scalar()
-                webhook["row"] = sms.record_inbound(db, settings, message_sid="SM2",
+                webhook["row"] = service.record_inbound(db, settings, message_sid="SM2",
                                                     phone=PHONE, body="brev", num_media=0,
                                                     now=now + timedelta(seconds=5))
         except Exception as exc:  # noqa: BLE001 - the assertion below reports it

@@ -9,7 +9,6 @@ from portal.bootstrap import Portal
 from portal.conversations import service
 from portal.conversations.worker import RasaPool, TurnPolicy, TurnWorker
 from portal.models import Conversation, InboundSms, OutboundSms, SmsIdentity, TranscriptMessage
-from portal.conversations import sms_inbox as sms_state
 
 MOBILE = "+4791234567"
 CLOSED = "http://127.0.0.1:1"  # nothing listens: any Rasa call fails at once
@@ -29,7 +28,7 @@ def worker(portal, name, **policy):
 
 def inbound(portal, body, sid, **extra):
     with portal.sessions() as db:
-        row = sms_state.record_inbound(db, portal.settings, message_sid=sid, phone=MOBILE,
+        row = service.record_inbound(db, portal.settings, message_sid=sid, phone=MOBILE,
                                        body=body, num_media=extra.get("num_media", 0),
                                        now=portal.clock.now())
         return row.id

@@ -14,12 +14,17 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from portal import correlation
 from portal.config import Settings
+from portal.conversations.sms_inbox import queue_reply
 from portal.errors import Conflict, Forbidden, InvalidInput
-from portal.models import ActorType, Channel, Conversation, OutboundSms, TranscriptMessage
+from portal.models import (ActorType, Channel, Conversation, InboundSms, OutboundSms,
+                           TranscriptMessage)
 from portal.privacy import redact_text
 from portal.services.audit import Actor, record
+from portal.sms.sender_keys import ensure_identity
 from portal.texts import conversation as texts
+from portal.texts.language import detect
 
 BOT, PERSON = "bot", "person"
 IN, OUT = "in", "out"
@@ -212,7 +217,6 @@ def _tell_citizen(db: Session, settings: Settings, conversation: Conversation, t
     db.add(message)
     db.flush()
     if conversation.channel == Channel.SMS:
-        from portal.conversations.sms_inbox import queue_reply
 
         row = queue_reply(db, settings, conversation.sender_key, text, now=now,
                           language=conversation.language or "nb", commit=False)
@@ -298,3 +302,32 @@ def transcript(db: Session, conversation: Conversation) -> List[TranscriptMessag
     return list(db.execute(select(TranscriptMessage).where(
         TranscriptMessage.conversation_id == conversation.id)
         .order_by(TranscriptMessage.id)).scalars())
+
+
+def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: str,
+                   body: str, num_media: int, now: datetime) -> Optional[InboundSms]:
+    """Logs an inbound SMS (and its redacted transcript message) before it is acknowledged;
+    None when the MessageSid was seen. The turn workers pick it up from here."""
+    identity = ensure_identity(db, settings.identity_key, phone, now)
+    conv = open_conversation(db, Channel.SMS, identity.sender_key, now)
+    # Lock order: the conversation row before the identity row, as the turn worker commits
+    # (its lease fence, then the SMS state); the other order deadlocks under load.
+    lock_conversation(db, conv.id, now)
+    identity.last_inbound_at = now
+    row = InboundSms(message_sid=message_sid, sender_key=identity.sender_key, body=body,
+                     num_media=num_media, received_at=now, status="received",
+                     conversation_id=conv.id, attempts=0, next_attempt_at=now,
+                     correlation_id=correlation.current())
+    try:
+        with db.begin_nested():
+            db.add(row)
+            db.flush()
+    except IntegrityError:
+        db.rollback()
+        return None
+    text = body if not num_media else (body + " [bilde]").strip()
+    recorded = record_citizen_message(db, conv, text, now, external_id=message_sid,
+                                              language=detect(body, conv.language))
+    row.transcript_message_id = recorded.message.id
+    db.commit()
+    return row

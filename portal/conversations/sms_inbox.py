@@ -21,41 +21,6 @@ log = logging.getLogger(__name__)
 MAX_SEGMENTS = 3
 
 
-def record_inbound(db: Session, settings: Settings, *, message_sid: str, phone: str,
-                   body: str, num_media: int, now: datetime) -> Optional[InboundSms]:
-    """Logs an inbound SMS (and its redacted transcript message) before it is acknowledged;
-    None when the MessageSid was seen. The turn workers pick it up from here."""
-    from portal.texts.language import detect
-    from portal.conversations import service
-    from portal.models import Channel
-
-    from portal import correlation
-
-    identity = ensure_identity(db, settings.identity_key, phone, now)
-    conv = service.open_conversation(db, Channel.SMS, identity.sender_key, now)
-    # Lock order: the conversation row before the identity row, as the turn worker commits
-    # (its lease fence, then the SMS state); the other order deadlocks under load.
-    service.lock_conversation(db, conv.id, now)
-    identity.last_inbound_at = now
-    row = InboundSms(message_sid=message_sid, sender_key=identity.sender_key, body=body,
-                     num_media=num_media, received_at=now, status="received",
-                     conversation_id=conv.id, attempts=0, next_attempt_at=now,
-                     correlation_id=correlation.current())
-    try:
-        with db.begin_nested():
-            db.add(row)
-            db.flush()
-    except IntegrityError:
-        db.rollback()
-        return None
-    text = body if not num_media else (body + " [bilde]").strip()
-    recorded = service.record_citizen_message(db, conv, text, now, external_id=message_sid,
-                                              language=detect(body, conv.language))
-    row.transcript_message_id = recorded.message.id
-    db.commit()
-    return row
-
-
 def unprocessed(db: Session) -> List[InboundSms]:
     """Inbound SMS accepted but not yet handled (the process stopped in between)."""
     return list(db.execute(select(InboundSms).where(InboundSms.status == "received")

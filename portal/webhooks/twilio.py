@@ -19,9 +19,9 @@ from twilio.request_validator import RequestValidator
 from portal.api.context import get_db, now, portal, settings
 from portal.api.schemas import ErrorSchema
 from portal.conversations import service
-from portal.errors import Conflict, Forbidden, InvalidInput, PortalError
+from portal.errors import (BadRequest, Conflict, Forbidden, InvalidInput, LengthRequired,
+                           TooLarge)
 from portal.identity import normalize_mobile
-from portal.conversations import sms_inbox as conversation
 from portal.sms.sender import apply_status_callback
 
 log = logging.getLogger(__name__)
@@ -33,21 +33,6 @@ MAX_WEBHOOK_BYTES = 16 * 1024  # Twilio's inbound form is a few hundred bytes
 MAX_BODY_CHARS = 1600
 SEEN_TTL = 7 * 24 * 3600
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-
-
-class BadRequest(PortalError):
-    status = 400
-    code = "bad_request"
-
-
-class LengthRequired(PortalError):
-    status = 411
-    code = "length_required"
-
-
-class TooLarge(PortalError):
-    status = 413
-    code = "too_large"
 
 
 def _form() -> Dict[str, str]:
@@ -133,7 +118,7 @@ def inbound():
     if not _first_sighting(message_sid):
         raise Conflict("This message was received already.", code="already_received")
     try:
-        row = conversation.record_inbound(
+        row = service.record_inbound(
             get_db(), settings(), message_sid=message_sid, phone=phone,
             body=(form.get("Body") or "")[:MAX_BODY_CHARS], num_media=int(media), now=now())
     except Exception:
