@@ -63,8 +63,10 @@ def test_login_with_idporten_in_the_browser(page, idporten_stack, idp):
     portal_log = next(p for p in idporten_stack.log_files if p.name == "portal.log")
     assert slots["logged_in"] is True and slots["first_name"] == "Kari", \
         portal_log.read_text()[-3000:]
-    # NOT YET: the next "brev" is still answered with a login request although the slots
-    # are set (docs/notes/identity.md, "Not done").
+    # And so the next "brev" lists her letters without asking for a fødselsnummer.
+    send(page, "brev")
+    expect(log).to_contain_text("Feievarsel for Fjellveien 12", timeout=30_000)
+    assert "fødselsnummer" not in log.inner_text().rpartition("Du er logget inn")[2]
 
 
 def test_a_refused_login_is_explained_and_leads_back(page, idporten_stack, idp):
