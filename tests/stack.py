@@ -77,6 +77,13 @@ class RunningAssistant:
             load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
         portal.engine.dispose()
+        if self.runtime.settings.redis_url:  # the login limits count per day, not per test
+            import redis
+
+            store = redis.Redis.from_url(self.runtime.settings.redis_url)
+            for key in store.scan_iter("otp:limit:*"):
+                store.delete(key)
+            store.close()
 
     def stop(self) -> None:
         self.supervisor.stop()
