@@ -9,6 +9,7 @@ from actions.invoices import show_invoices
 from actions.kindergarten import mention_open_offer, start_answer
 from actions.letters import read_letter, show_letters
 from actions.portal_client import PortalError, SessionInvalid, portal
+from actions.properties import show_properties
 from actions.turn import Turn, TurnAction
 
 FNR = re.compile(r"(?<!\d)(\d{6})\s?(\d{5})(?!\d)")
@@ -22,6 +23,7 @@ RESUME: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "decline_offer": start_answer,
     "check_invoices": show_invoices,
     "show_paid_invoices": show_invoices,
+    "check_properties": show_properties,
 }
 
 

@@ -138,6 +138,13 @@ class PortalClient:
         return await self.request("GET", "/api/v1/me/invoices", conversation,
                                   params={"status": status})
 
+    async def properties(self, conversation: Conversation) -> Dict[str, Any]:
+        return await self.request("GET", "/api/v1/me/properties", conversation)
+
+    async def set_language(self, conversation: Conversation, language: str) -> Dict[str, Any]:
+        return await self.request("PUT", "/api/v1/me/language", conversation,
+                                  json={"language": language})
+
     async def request_handoff(self, conversation: Conversation, reason: str) -> Dict[str, Any]:
         return await self.request("POST", "/api/v1/handoffs", conversation, json={
             "channel": conversation.channel, "conversation_id": conversation.conversation_id,

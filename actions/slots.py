@@ -11,14 +11,18 @@ from portal.texts import language
 
 
 class ValidateSlotMappings(ValidationAction):
-    """Fills `language`: the portal's preference once logged in, else what the citizen writes."""
+    """Fills `language`: a language asked for by name; else the portal's preference once
+    logged in; else the language the citizen writes in."""
 
     async def extract_language(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                domain: Dict[str, Any]) -> Dict[str, Any]:
         current = tracker.get_slot("language")
+        text = tracker.latest_message.get("text") or ""
+        asked = language.requested(text) if len(text) <= 60 else None
+        if asked:  # "på nynorsk", "in English": a choice, logged in or not
+            return {"language": asked}
         if tracker.get_slot("logged_in"):
             return {"language": current}
-        text = tracker.latest_message.get("text") or ""
         return {"language": language.detect(text, previous=current)}
 
     async def validate_language(self, value: Any, dispatcher: CollectingDispatcher,

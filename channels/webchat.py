@@ -21,7 +21,7 @@ import os
 import secrets
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 from urllib.parse import urlencode
 
 from rasa.core.channels.channel import (
@@ -47,6 +47,17 @@ MAX_MESSAGE_CHARS = 1000
 LIVE_POLL_SECONDS = 1.0
 
 
+class WebChatOutput(SocketIOOutput):
+    """Rasa's socket.io output, each message marked with the language it is written in."""
+
+    def __init__(self, sio: AsyncServer, language: str = "nb"):
+        super().__init__(sio, "bot_uttered")
+        self.language = language
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        await super()._send_message(socket_id, {**response, "lang": self.language})
+
+
 class WebChatInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -55,12 +66,16 @@ class WebChatInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
+        origins = [o.strip() for o in (os.environ.get("WEBCHAT_ORIGINS") or "").split(",")
+                   if o.strip()]
         return cls(secret=credentials.get("secret") or "",
-                   idporten_login_url=os.environ.get("IDPORTEN_LOGIN_URL") or None)
+                   idporten_login_url=os.environ.get("IDPORTEN_LOGIN_URL") or None,
+                   allowed_origins=origins or None)
 
     def __init__(self, secret: str, socketio_path: str = "/socket.io",
                  gateway: Optional[PortalGateway] = None,
-                 idporten_login_url: Optional[str] = None):
+                 idporten_login_url: Optional[str] = None,
+                 allowed_origins: Optional[List[str]] = None):
         if len(secret) < 16:
             raise ValueError("the web chat needs a secret of at least 16 characters")
         self.secret = secret.encode()
@@ -72,6 +87,9 @@ class WebChatInput(InputChannel):
         self.poller: Optional[asyncio.Task] = None
         # The portal's /idporten/login, when ID-porten login is configured (else no button).
         self.idporten_login_url = idporten_login_url
+        # Browsers may open the socket only from these origins (WEBCHAT_ORIGINS); None: only
+        # from the origin that serves the chat page.
+        self.allowed_origins = allowed_origins
 
     def ticket(self, conversation_id: str) -> str:
         return tickets.ticket(self.secret, conversation_id)
@@ -97,7 +115,8 @@ class WebChatInput(InputChannel):
                     continue  # the browser left: stays pending until it is back
                 await self.sio.emit("bot_uttered", {
                     "text": message["text"], "author": message["author"],
-                    "name": message.get("name")}, room=message["conversation"])
+                    "name": message.get("name"), "lang": message.get("lang") or "nb"},
+                    room=message["conversation"])
                 self.delivered.append(message["id"])
 
     async def handle(self, on_new_message, sid: str, conversation_id: str, text: str) -> None:
@@ -116,7 +135,7 @@ class WebChatInput(InputChannel):
                                          input_channel=self.name(), message_id=message_id,
                                          metadata={}))
         sent = [m for m in collector.messages if m.get("text") or m.get("buttons")]
-        done = await self._turn(conversation_id, message_id)
+        done, language = await self._turn(conversation_id, message_id)
         replies = with_actions(sent, done)
         try:
             allowed = await self.gateway.post_replies(
@@ -125,24 +144,26 @@ class WebChatInput(InputChannel):
             log.warning("web chat replies not recorded; not shown: %s", exc)
             await sio.emit("chat_error", {"code": "unavailable"}, room=sid)
             return
-        output = SocketIOOutput(sio, "bot_uttered")
+        output = WebChatOutput(sio, language)
         for index in allowed:
             message = dict(sent[index])
             message.pop("recipient_id", None)
             await output.send_response(conversation_id, message)
 
-    async def _turn(self, conversation_id: str, message_id: str) -> Optional[Dict]:
+    async def _turn(self, conversation_id: str, message_id: str) -> Tuple[Optional[Dict], str]:
+        """What the bot made of the message, and the language it answered in."""
         agent = getattr(getattr(self, "app", None) and self.app.ctx, "agent", None)
-        if agent is None:
-            return None
-        tracker = await agent.tracker_store.retrieve(conversation_id)
-        return turn_of(list(tracker.events), message_id) if tracker else None
+        tracker = agent and await agent.tracker_store.retrieve(conversation_id)
+        if not tracker:
+            return None, "nb"
+        return (turn_of(list(tracker.events), message_id),
+                tracker.get_slot("language") or "nb")
 
     def get_output_channel(self) -> Optional[OutputChannel]:
-        return SocketIOOutput(self.sio, "bot_uttered") if self.sio else None
+        return WebChatOutput(self.sio) if self.sio else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins)
         self.sio = sio
         webchat = SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
 

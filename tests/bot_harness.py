@@ -16,9 +16,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
 from actions.invoices import ActionListInvoices
 from actions.kindergarten import ActionAnswerOffer
+from actions.language import ActionChooseLanguage
 from actions.letters import ActionListLetters, ActionReadLetter
 from actions.login import ActionInform, ActionLogin, ActionLogout
 from actions.portal_client import portal
+from actions.properties import ActionListProperties
 from actions.slots import ValidateSlotMappings
 from portal.config import PROJECT_ROOT
 from portal.conversation_ids import PREFIX_OF
@@ -29,7 +31,8 @@ ACTIONS = {
     "accept_offer": ActionAnswerOffer, "decline_offer": ActionAnswerOffer,
     "affirm": ActionAffirm, "deny": ActionDeny, "check_invoices": ActionListInvoices,
     "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
-    "nlu_fallback": ActionFallback,
+    "nlu_fallback": ActionFallback, "check_properties": ActionListProperties,
+    "choose_language": ActionChooseLanguage,
 }
 
 

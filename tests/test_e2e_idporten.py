@@ -62,7 +62,7 @@ def test_login_with_idporten_in_the_browser(page, idporten_stack, idp):
     send(page, "brev")
     expect(log).to_contain_text("Feievarsel for Fjellveien 12", timeout=30_000)
     assert "fødselsnummer" not in log.inner_text().rpartition("Du er logget inn")[2]
-    slots = idporten_stack.tracker(ticket.rpartition(".")[0])["slots"]
+    slots = idporten_stack.tracker(ticket.split(".")[0])["slots"]
     assert slots["logged_in"] is True and slots["first_name"] == "Kari"
 
 

@@ -71,7 +71,7 @@ def test_a_conversation_id_chosen_by_the_browser_is_ignored(page, embedded_stack
 
 def conversation_key(page) -> str:
     ticket = page.evaluate("() => sessionStorage.getItem('assistant-webchat-ticket')")
-    return ticket.rpartition(".")[0]
+    return ticket.split(".")[0]
 
 
 def test_the_web_chat_writes_a_masked_transcript_through_the_portal(page, embedded_stack):
@@ -141,3 +141,40 @@ def test_a_person_takes_over_the_web_chat_live_and_hands_back(page, embedded_sta
     portal.close()
     assert ("citizen", None) in authors and ("caseworker", "delivered") in authors
     assert [a for a, _ in authors].count("bot") >= 2
+
+
+def test_the_language_choice_switches_the_bot_and_marks_each_message(page, embedded_stack):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.goto(f"{embedded_stack.runtime.rasa_url}/webhooks/webchat/")
+    expect(page.get_by_role("status")).to_have_text("Tilkoblet.")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+    languages = page.get_by_role("group", name="Språk")
+    expect(languages.get_by_role("button", name="Bokmål")).to_have_attribute("aria-pressed",
+                                                                             "true")
+    languages.get_by_role("button", name="English").click()
+    log = page.get_by_role("log")
+    expect(log).to_contain_text("OK, I will write in English.")
+    expect(languages.get_by_role("button", name="English")).to_have_attribute("aria-pressed",
+                                                                             "true")
+    reply = log.locator("li.bot").last
+    expect(reply).to_have_attribute("lang", "en")
+    send(page, "help")
+    expect(log).to_contain_text("You can write:")
+    languages.get_by_role("button", name="Nynorsk").click()
+    expect(log).to_contain_text("Greitt, eg skriv nynorsk.")
+    expect(log.locator("li.bot").last).to_have_attribute("lang", "nn")
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def test_the_socket_refuses_a_foreign_origin(embedded_stack):
+    import requests
+
+    url = f"{embedded_stack.runtime.rasa_url}/socket.io/?EIO=4&transport=polling"
+    own = requests.get(url, headers={"Origin": embedded_stack.runtime.rasa_url}, timeout=10)
+    assert own.status_code == 200 and own.text.startswith("0{")  # engine.io open packet
+    assert requests.get(url, timeout=10).status_code == 200  # no Origin: not a browser page
+    foreign = requests.get(url, headers={"Origin": "https://evil.example"}, timeout=10)
+    assert foreign.status_code == 400

@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var log = document.getElementById("log");
+  var messages = document.getElementById("messages");
   var form = document.getElementById("composer");
   var input = document.getElementById("message");
   var send = document.getElementById("send");
@@ -10,10 +11,12 @@
   var loginChoices = document.getElementById("login-choices");
   var idportenLogin = document.getElementById("idporten-login");
   var smsLogin = document.getElementById("sms-login");
+  var languages = document.getElementById("languages");
 
   // author: "me", "bot", "caseworker" (a person, with a first name) or "system".
-  function add(author, text, buttons, name) {
+  function add(author, text, buttons, name, lang) {
     var item = document.createElement("li");
+    if (lang) { item.setAttribute("lang", lang); }
     item.className = author === "me" ? "me" : (author === "bot" ? "bot" : author);
     var who = document.createElement("span");
     who.className = "who";
@@ -39,7 +42,7 @@
       });
       item.appendChild(choices);
     }
-    log.appendChild(item);
+    messages.appendChild(item);
     log.scrollTop = log.scrollHeight;
   }
 
@@ -70,14 +73,15 @@
       loginChoices.hidden = true;
     }
     setReady(true, "Tilkoblet.");
-    if (!session.resumed && !log.children.length) {
+    if (!session.resumed && !messages.children.length) {
       add("bot", "Hei! Skriv HJELP for å se hva jeg kan hjelpe med, eller BREV for å lese brevene dine.");
     }
     input.focus();
   });
   socket.on("bot_uttered", function (message) {
     add(message.author || "bot", message.text || "", message.quick_replies || message.buttons,
-        message.name);
+        message.name, message.lang);
+    if (message.lang && (message.author || "bot") === "bot") { showLanguage(message.lang); }
   });
   socket.on("chat_error", function (error) {
     if (error && error.code === "unavailable") {
@@ -94,6 +98,21 @@
   // page that comes back (the old page stays loaded until the redirects end).
   idportenLogin.addEventListener("click", function (event) {
     if (!(event.ctrlKey || event.metaKey || event.shiftKey)) { socket.disconnect(); }
+  });
+
+  // The language choice: the bot answers in the chosen language from the next reply on.
+  function showLanguage(lang) {
+    Array.prototype.forEach.call(languages.querySelectorAll("button"), function (button) {
+      button.setAttribute("aria-pressed", button.getAttribute("data-lang") === lang ? "true" : "false");
+    });
+  }
+  Array.prototype.forEach.call(languages.querySelectorAll("button"), function (button) {
+    button.addEventListener("click", function () {
+      if (input.disabled) { return; }
+      showLanguage(button.getAttribute("data-lang"));
+      say(button.getAttribute("data-say"));
+      input.focus();
+    });
   });
 
   smsLogin.addEventListener("click", function () {

@@ -62,6 +62,8 @@ class LiveMessageSchema(ma.Schema):
     author = fields.String(metadata={"description": "caseworker or system"})
     name = fields.String(attribute="staff_name", allow_none=True)
     text = fields.String()
+    lang = fields.String(attribute="language", allow_none=True,
+                         metadata={"description": "nb, nn or en"})
 
 
 class LiveSchema(ma.Schema):

@@ -113,6 +113,11 @@ class PropertyListSchema(ma.Schema):
     properties = fields.List(fields.Nested(PropertySchema))
 
 
+class LanguageSchema(ma.Schema):
+    language = fields.String(required=True, validate=validate.OneOf(["nb", "nn", "en"]),
+                             metadata={"description": "nb (bokmål), nn (nynorsk) or en"})
+
+
 class MeSchema(ma.Schema):
     first_name = fields.String()
     language = fields.String()

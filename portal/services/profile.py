@@ -1,4 +1,4 @@
-"""What the assistant says right after login: who you are and what awaits you."""
+"""The citizen's profile: who they are, what awaits them after login, their language."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +7,9 @@ from typing import Any, Dict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Citizen, Invoice, InvoiceStatus, KindergartenOffer, OfferStatus
+from portal.models import (Citizen, Invoice, InvoiceStatus, KindergartenOffer, Language,
+                           OfferStatus)
+from portal.services.audit import Actor, record
 from portal.services.letters import count_unread
 
 
@@ -22,3 +24,14 @@ def summary(db: Session, citizen_id: int, *, now: datetime) -> Dict[str, Any]:
     return {"first_name": citizen.first_name, "language": citizen.language.value,
             "unread_letters": count_unread(db, citizen_id), "open_offers": open_offers,
             "unpaid_invoices": unpaid}
+
+
+def set_language(db: Session, citizen_id: int, language: str, *, actor: Actor,
+                 now: datetime) -> Citizen:
+    """Keeps the language the citizen chose as their preference (nb, nn or en)."""
+    citizen = db.get(Citizen, citizen_id)
+    before = citizen.language.value
+    citizen.language = Language(language)
+    record(db, actor, "profile.language", at=now, citizen_id=citizen_id,
+           detail={"from": before, "to": language})
+    return citizen

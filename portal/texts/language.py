@@ -57,3 +57,14 @@ def detect(text: str, previous: Optional[str] = None) -> str:
     if len(leaders) > 1:
         return previous if previous in leaders else leaders[0]
     return leaders[0]
+
+
+# Asking for a language outright ("på nynorsk", "in English", "kan du skrive engelsk?").
+ASKED = {NN: {"nynorsk"}, NB: {"bokmål", "bokmal", "norsk"}, EN: {"english", "engelsk"}}
+
+
+def requested(text: str) -> Optional[str]:
+    """The language a message asks for by name, if it names exactly one."""
+    words = set(TOKEN.findall((text or "").lower()))
+    named = [lang for lang, names in ASKED.items() if words & names]
+    return named[0] if len(named) == 1 else None
