@@ -104,6 +104,8 @@ class TurnAction(Action, ABC):
 
     requires_login = False
     keeps_fallback_count = False
+    # A question asking for JA/NEI (delete the conversation?) lasts only until the next action.
+    keeps_pending_deletion = False
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[str, Any]) -> List[EventType]:
@@ -124,6 +126,8 @@ class TurnAction(Action, ABC):
             turn.say("utter_portal_unavailable")
         if not self.keeps_fallback_count and turn.slot("fallback_count"):
             turn.set("fallback_count", 0.0)
+        if not self.keeps_pending_deletion and turn.slot("pending_deletion"):
+            turn.set("pending_deletion", False)
         return turn.events
 
     @abstractmethod
