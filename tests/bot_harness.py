@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.deletion import ActionAskDeleteConversation
 from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
 from actions.invoices import ActionListInvoices
 from actions.kindergarten import ActionAnswerOffer
@@ -29,7 +30,7 @@ ACTIONS = {
     "accept_offer": ActionAnswerOffer, "decline_offer": ActionAnswerOffer,
     "affirm": ActionAffirm, "deny": ActionDeny, "check_invoices": ActionListInvoices,
     "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
-    "nlu_fallback": ActionFallback,
+    "nlu_fallback": ActionFallback, "delete_conversation": ActionAskDeleteConversation,
 }
 
 
