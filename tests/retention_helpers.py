@@ -93,8 +93,12 @@ def found_in_database(url: str, needle: str) -> List[str]:
 
 
 def found_in_logs(log_dir: Path, needle: str) -> List[str]:
+    """Log files holding `needle` as written or JSON-escaped (any case)."""
+    import json
+
+    forms = {needle.lower(), json.dumps(needle)[1:-1].lower()}
     return [p.name for p in log_dir.rglob("*") if p.is_file()
-            and needle.lower().encode() in p.read_bytes().lower()]
+            and any(f in p.read_bytes().decode("utf-8", "replace").lower() for f in forms)]
 
 
 def epoch(at) -> float:
