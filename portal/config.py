@@ -241,7 +241,7 @@ class Settings:
             staff_setup_link_hours=int(env.get("STAFF_SETUP_LINK_HOURS", "24")),
             staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),
             staff_claim_timeout_minutes=int(env.get("STAFF_CLAIM_TIMEOUT_MINUTES", "10")),
-            conversation_retention_days=_days(env.get("CONVERSATION_RETENTION_DAYS", "30")),
+            conversation_retention_days=_days(env.get("CONVERSATION_RETENTION_DAYS") or "30"),
             tracker_db_url=env.get("TRACKER_DB_URL") or "",
             portal_public_url=(env.get("PORTAL_PUBLIC_URL")
                                or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),

@@ -141,7 +141,9 @@ def test_the_erase_endpoint_refuses_bad_requests_and_changes_nothing(app, client
             ({**service_token, "X-Channel": "fax", "X-Conversation-Id": "web-abc"}, 422,
              "invalid_conversation"),
             ({**service_token, "X-Channel": "webchat", "X-Conversation-Id": "web-"}, 422,
-             "invalid_conversation")):
+             "invalid_conversation"),
+            ({**service_token, "X-Channel": "webchat", "X-Conversation-Id": "web-" + "a" * 200},
+             422, "invalid_conversation")):
         response = client.post(ERASE, headers=headers)
         assert response.status_code == status, (headers, response.get_json())
         assert response.get_json()["error"]["code"] == code

@@ -220,3 +220,23 @@ def test_the_sms_worker_purges_at_start_and_once_a_day(app, retention_settings, 
     clock.advance(hours=1)
     sms_worker(portal, threading.Event(), once=True, daily=daily)
     assert runs() == 2
+
+
+def test_settings_read_the_period_and_find_rasas_tracker_database(tmp_path):
+    from portal.config import ConfigError, Settings
+
+    base = {"ASSISTANT_ENV": "test", "ASSISTANT_VAR_DIR": str(tmp_path)}
+    assert Settings.from_env(base).conversation_retention_days == 30
+    assert Settings.from_env({**base, "CONVERSATION_RETENTION_DAYS": "90"}
+                             ).conversation_retention_days == 90
+    for bad in ("0", "-1", "30d", " "):
+        with pytest.raises(ConfigError, match="CONVERSATION_RETENTION_DAYS"):
+            Settings.from_env({**base, "CONVERSATION_RETENTION_DAYS": bad})
+    assert Settings.from_env(base).tracker_url == \
+        f"sqlite:///{tmp_path / 'conversations.sqlite3'}"
+    pg = "postgresql://u:p@db:5432/assistant"
+    assert Settings.from_env({**base, "DATABASE_URL": pg, "REDIS_URL": "redis://r"}
+                             ).tracker_url == pg  # Rasa's production endpoints
+    assert Settings.from_env({**base, "DATABASE_URL": pg}).tracker_url.startswith("sqlite")
+    assert Settings.from_env({**base, "TRACKER_DB_URL": "sqlite:///x"}).tracker_url == \
+        "sqlite:///x"

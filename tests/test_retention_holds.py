@@ -63,7 +63,8 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(ws_app, clock):
     _, other = staff_token(ws_app, clock, "ola@bergen.kommune.no", name="Ola Nordmann")
     for payload, status in (({}, 422), ({"reason": ""}, 422), ({"reason": "   "}, 422),
                             ({"reason": 42}, 422), ({"reason": ["a"]}, 422),
-                            ({"reason": "x" * 501}, 422), ({"reason": "ok", "x": 1}, 422)):
+                            ({"reason": "x" * 501}, 422), ({"reason": "ok", "x": 1}, 422),
+                            ({"reason": "nul\x00"}, 422)):
         response = client.post(f"{API}/{cid}/hold", headers=headers, json=payload)
         assert response.status_code == status, (payload, response.get_json())
         assert response.get_json()["error"]["code"], payload

@@ -24,6 +24,9 @@ from portal.services.retention import ERASED, IN_FLIGHT
 from portal.services.sessions import end_session
 
 
+MAX_KEY = 128  # conversations.sender_key
+
+
 @dataclass(frozen=True)
 class Erased:
     at: datetime
@@ -33,7 +36,8 @@ class Erased:
 
 def _conversation(db: Session, channel: Optional[str], key: Optional[str]
                   ) -> Optional[Conversation]:
-    if not channel or not key or channel_of(key) != channel:
+    if not channel or not key or channel_of(key) != channel or "\x00" in key \
+            or len(key) > MAX_KEY:
         raise InvalidInput("A conversation id of the named channel is required.",
                            code="invalid_conversation")
     return find_conversation(db, Channel(channel), key)

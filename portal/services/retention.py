@@ -109,6 +109,8 @@ def hold(db: Session, conversation: Conversation, member: StaffMember, reason: s
     reason = " ".join(reason.split()) if isinstance(reason, str) else ""
     if not reason:
         raise InvalidInput("A hold needs a reason.", code="empty_reason")
+    if "\x00" in reason:
+        raise InvalidInput("A reason cannot contain NUL characters.", code="invalid_reason")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"A reason has at most {MAX_REASON} characters.",
                            code="reason_too_long")

@@ -134,6 +134,8 @@ WORKSPACE_TEXTS = {
     "hold_lifted": ("Holdet er opphevet.", "The hold is lifted."),
     "empty_reason": ("Skriv en grunn.", "Write a reason."),
     "reason_too_long": ("Grunnen er for lang.", "The reason is too long."),
+    "invalid_reason": ("Grunnen inneholder et tegn som ikke kan lagres.",
+                       "The reason holds a character that cannot be stored."),
     "already_held": ("Samtalen holdes allerede.", "The conversation is held already."),
     "not_held": ("Samtalen holdes ikke.", "The conversation is not held."),
     "not_holder": ("Bare den som holdt samtalen, eller en administrator, kan oppheve holdet.",
