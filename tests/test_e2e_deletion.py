@@ -1,12 +1,14 @@
-"""End to end over SMS on the real stack (PostgreSQL holding the portal and Rasa's trackers,
-Redis, Rasa, action server, turn and SMS workers, Twilio stand-in): a logged-in citizen writes
-SLETT SAMTALEN MIN, confirms with JA, and what they wrote is nowhere any more: not in the
-portal's tables, not in Rasa's tracker events, not in any log file; they are logged out."""
+"""End to end over SMS on the real stacks (production: PostgreSQL holding the portal and Rasa's
+trackers, Redis, Twilio stand-in; embedded: SQLite files, dev outbox), with Rasa, the action
+server, turn and SMS workers: a logged-in citizen writes SLETT SAMTALEN MIN, confirms with JA,
+and what they wrote is nowhere any more: not in the portal's tables, not in Rasa's tracker
+events, not in any log file; they are logged out. `assistant up` ran the purge at start."""
 from __future__ import annotations
 
 import re
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import KARI, KARI_MOBILE
 from tests.retention_helpers import found_in_database, found_in_logs
@@ -18,8 +20,18 @@ SECRET = "Kvitebjornen Tassen bor bak garasjen"
 WORD = "Kvitebjornen"
 
 
-def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(production_stack, e2e_pg_url):
-    stack, kari = production_stack, Phone(production_stack, KARI_MOBILE)
+def places(stack, word: str) -> list:
+    """Every table.column of the portal and tracker databases and every log file with `word`."""
+    settings = stack.runtime.settings
+    return (found_in_database(settings.database_url, word)
+            + found_in_database(settings.tracker_url, word)
+            + found_in_logs(settings.var_dir / "logs", word))
+
+
+@pytest.mark.parametrize("stack_name", ["production_stack", "embedded_stack"])
+def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(request, stack_name):
+    stack = request.getfixturevalue(stack_name)
+    kari = Phone(stack, KARI_MOBILE)
     stack.reset_demo()
     kari.send("logg inn", "fødselsnummer")
     before = len(stack.sms_to(KARI_MOBILE))
@@ -28,14 +40,19 @@ def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(production_stack, e2
                      stack.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)["body"])[1]
     kari.send(code, "Hei, Kari")
     kari.send(SECRET, "")
-    assert found_in_database(e2e_pg_url, WORD)  # the transcript, the tracker, ...
-    log_dir = stack.runtime.settings.var_dir / "logs"
+    settings = stack.runtime.settings
+    assert found_in_database(settings.database_url, WORD)  # the transcript, ...
+    assert found_in_database(settings.tracker_url, WORD)  # ... and Rasa's tracker
 
     assert "Vil du slette denne samtalen?" in kari.send("slett samtalen min", "Vil du slette")
     done = kari.send("ja", "Samtalen din er slettet")
     assert "du er logget ut" in done
-
-    assert found_in_database(e2e_pg_url, WORD) == []
-    assert found_in_logs(log_dir, WORD) == []
+    assert places(stack, WORD) == []
     assert "fødselsnummer" in kari.send("faktura", "fødselsnummer")  # logged out
-    assert found_in_database(e2e_pg_url, WORD) == []
+    assert places(stack, WORD) == []
+
+    engine = create_engine(settings.database_url, future=True)
+    with engine.connect() as conn:
+        actions = set(conn.execute(text("SELECT action FROM audit_events")).scalars())
+    engine.dispose()
+    assert {"conversation.erase", "retention.purge", "session.end"} <= actions
