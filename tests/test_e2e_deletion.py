@@ -43,6 +43,7 @@ def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(request, stack_name)
     settings = stack.runtime.settings
     assert found_in_database(settings.database_url, WORD)  # the transcript, ...
     assert found_in_database(settings.tracker_url, WORD)  # ... and Rasa's tracker
+    assert found_in_logs(settings.var_dir / "logs", WORD)  # Rasa's debug log
 
     assert "Vil du slette denne samtalen?" in kari.send("slett samtalen min", "Vil du slette")
     done = kari.send("ja", "Samtalen din er slettet")
