@@ -37,6 +37,7 @@ def keep(turn: Turn) -> None:
 
 class ActionAskDeleteConversation(TurnAction):
     keeps_pending_deletion = True
+
     def name(self) -> str:
         return "action_ask_delete_conversation"
 
