@@ -10,12 +10,13 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import KARI, KARI_MOBILE
+from tests.conftest import PER
 from tests.retention_helpers import found_in_database, found_in_logs
 from tests.test_e2e_sms import Phone
 
 pytestmark = pytest.mark.slow
 
+PER_MOBILE = "+4741234000"  # no other end-to-end test writes from Per's phone
 SECRET = "Kvitebjornen Tassen bor bak garasjen"
 WORD = "Kvitebjornen"
 
@@ -31,25 +32,25 @@ def places(stack, word: str) -> list:
 @pytest.mark.parametrize("stack_name", ["production_stack", "embedded_stack"])
 def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(request, stack_name):
     stack = request.getfixturevalue(stack_name)
-    kari = Phone(stack, KARI_MOBILE)
+    per = Phone(stack, PER_MOBILE)
     stack.reset_demo()
-    kari.send("logg inn", "fødselsnummer")
-    before = len(stack.sms_to(KARI_MOBILE))
-    kari.send(KARI, "Hvis nummeret er registrert")
+    per.send("logg inn", "fødselsnummer")
+    before = len(stack.sms_to(PER_MOBILE))
+    per.send(PER, "Hvis nummeret er registrert")
     code = re.search(r"\b(\d{6})\b",
-                     stack.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)["body"])[1]
-    kari.send(code, "Hei, Kari")
-    kari.send(SECRET, "")
+                     stack.wait_for_sms(PER_MOBILE, "Engangskoden", after=before)["body"])[1]
+    per.send(code, "Hei, Per")
+    per.send(SECRET, "")
     settings = stack.runtime.settings
     assert found_in_database(settings.database_url, WORD)  # the transcript, ...
     assert found_in_database(settings.tracker_url, WORD)  # ... and Rasa's tracker
     assert found_in_logs(settings.var_dir / "logs", WORD)  # Rasa's debug log
 
-    assert "Vil du slette denne samtalen?" in kari.send("slett samtalen min", "Vil du slette")
-    done = kari.send("ja", "Samtalen din er slettet")
+    assert "Vil du slette denne samtalen?" in per.send("slett samtalen min", "Vil du slette")
+    done = per.send("ja", "Samtalen din er slettet")
     assert "du er logget ut" in done
     assert places(stack, WORD) == []
-    assert "fødselsnummer" in kari.send("faktura", "fødselsnummer")  # logged out
+    assert "fødselsnummer" in per.send("faktura", "fødselsnummer")  # logged out
     assert places(stack, WORD) == []
 
     engine = create_engine(settings.database_url, future=True)
