@@ -104,6 +104,9 @@ def test_each_language_is_answered_in_its_own_words_and_the_question_lasts_one_t
         english.say("delete my conversation", "delete_conversation"))
     english.say("what is this", "nlu_fallback")
     assert english.slots["pending_deletion"] is False
+    english.say("delete my conversation", "delete_conversation")
+    assert "log in" in english.texts(english.say("invoices", "check_invoices"))
+    assert english.slots["pending_deletion"] is False
     assert english.texts(english.say("yes", "affirm")).startswith("There is nothing to answer")
     assert found_in_database(settings.database_url, SECRET)
     english.say("delete my chat", "delete_conversation")
