@@ -3,7 +3,6 @@ place their content could live, for the retention and deletion tests."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import List
@@ -99,7 +98,3 @@ def found_in_logs(log_dir: Path, needle: str) -> List[str]:
     forms = {needle.lower(), json.dumps(needle)[1:-1].lower()}
     return [p.name for p in log_dir.rglob("*") if p.is_file()
             and any(f in p.read_bytes().decode("utf-8", "replace").lower() for f in forms)]
-
-
-def epoch(at) -> float:
-    return at.timestamp() if hasattr(at, "timestamp") else float(at or time.time())
