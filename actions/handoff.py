@@ -1,6 +1,7 @@
 """Talking to a person, the fallback ladder (rephrase once, then offer a person), JA and NEI."""
 from __future__ import annotations
 
+from actions import deletion
 from actions.kindergarten import confirm_answer
 from actions.portal_client import portal
 from actions.turn import Turn, TurnAction
@@ -34,13 +35,15 @@ class ActionFallback(TurnAction):
 
 
 class ActionAffirm(TurnAction):
-    """JA: confirms a pending offer answer, or accepts the offered person."""
+    """JA: confirms a pending deletion or offer answer, or accepts the offered person."""
 
     def name(self) -> str:
         return "action_affirm"
 
     async def act(self, turn: Turn) -> None:
-        if turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
+        if deletion.pending(turn):
+            await deletion.erase(turn)
+        elif turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
             if not turn.logged_in:
                 turn.ask_login(resume="accept_offer")
                 return
@@ -52,13 +55,15 @@ class ActionAffirm(TurnAction):
 
 
 class ActionDeny(TurnAction):
-    """NEI: cancels a pending offer answer, or declines the offered person."""
+    """NEI: cancels a pending deletion or offer answer, or declines the offered person."""
 
     def name(self) -> str:
         return "action_deny"
 
     async def act(self, turn: Turn) -> None:
-        if turn.slot("pending_offer_answer"):
+        if deletion.pending(turn):
+            deletion.keep(turn)
+        elif turn.slot("pending_offer_answer"):
             turn.set("pending_offer_answer", None)
             turn.set("pending_offer_id", None)
             turn.say("utter_offer_cancelled")

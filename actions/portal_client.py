@@ -145,6 +145,10 @@ class PortalClient:
         return await self.request("PUT", "/api/v1/me/language", conversation,
                                   json={"language": language})
 
+    async def erase_conversation(self, conversation: Conversation) -> Dict[str, Any]:
+        """Erases the content of this conversation everywhere and ends its login."""
+        return await self.request("POST", "/api/v1/conversations/erase", conversation)
+
     async def request_handoff(self, conversation: Conversation, reason: str) -> Dict[str, Any]:
         return await self.request("POST", "/api/v1/handoffs", conversation, json={
             "channel": conversation.channel, "conversation_id": conversation.conversation_id,

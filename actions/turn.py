@@ -104,6 +104,8 @@ class TurnAction(Action, ABC):
 
     requires_login = False
     keeps_fallback_count = False
+    # A question asking for JA/NEI (delete the conversation?) lasts only until the next action.
+    keeps_pending_deletion = False
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[str, Any]) -> List[EventType]:
@@ -111,6 +113,7 @@ class TurnAction(Action, ABC):
         try:
             if self.requires_login and not turn.logged_in and not await turn.recall_login():
                 turn.ask_login(resume=turn.intent)
+                self._end_question(turn)
                 return turn.events
             await self.act(turn)
         except SessionInvalid:
@@ -124,7 +127,12 @@ class TurnAction(Action, ABC):
             turn.say("utter_portal_unavailable")
         if not self.keeps_fallback_count and turn.slot("fallback_count"):
             turn.set("fallback_count", 0.0)
+        self._end_question(turn)
         return turn.events
+
+    def _end_question(self, turn: Turn) -> None:
+        if not self.keeps_pending_deletion and turn.slot("pending_deletion"):
+            turn.set("pending_deletion", False)
 
     @abstractmethod
     async def act(self, turn: Turn) -> None:

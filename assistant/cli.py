@@ -89,6 +89,22 @@ def print_due() -> None:
 
 
 @main.command()
+def purge() -> None:
+    """Erase conversation content older than CONVERSATION_RETENTION_DAYS (run from cron)."""
+    from portal.services.retention import cutoff, purge as run_purge
+
+    portal = _portal_context()
+    try:
+        now = portal.clock.now()
+        with portal.sessions() as db:
+            purged = run_purge(db, portal.settings, now)
+    finally:
+        portal.close()
+    click.echo(f"Erased content older than {cutoff(portal.settings, now):%Y-%m-%d %H:%M} UTC "
+               f"({portal.settings.conversation_retention_days} days): {purged.summary()}.")
+
+
+@main.command()
 def savings() -> None:
     """Letters read digitally versus printed per month, and what it saved."""
     from portal.money import format_nok
@@ -154,8 +170,10 @@ def sms_worker_args(settings: Settings) -> list[str]:
               show_default=True, help="Seconds to wait for Twilio (less than the lease).")
 @click.option("--max-attempts", type=click.IntRange(min=1), default=8, show_default=True,
               help="Tries before an SMS is marked failed.")
+@click.option("--purge/--no-purge", "daily_purge", default=True, show_default=True,
+              help="Run the retention purge at start and once a day.")
 def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
-               request_timeout: float, max_attempts: int) -> None:
+               request_timeout: float, max_attempts: int, daily_purge: bool) -> None:
     """Send letter notices and the SMS outbox (through Twilio) until stopped (SIGTERM, Ctrl-C)."""
     import logging
     import os
@@ -164,6 +182,7 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
 
     from portal.sms.sender import SendPolicy
     from portal.bootstrap import Portal
+    from portal.services.retention import DailyPurge
     from portal.sms.worker import run
 
     settings = Settings.from_env()
@@ -187,7 +206,8 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
            "TWILIO_MESSAGING_SERVICE_SID unset): SMS stay in the dev outbox")
     click.echo(f"SMS worker {how}{' (once)' if once else f', every {interval:g} s'}.")
     try:
-        total = run(context, stop, policy=policy, interval=interval, limit=batch, once=once)
+        total = run(context, stop, policy=policy, interval=interval, limit=batch, once=once,
+                    daily=DailyPurge() if daily_purge else None)
     finally:
         context.close()
         for signum, handler in previous.items():

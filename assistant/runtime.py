@@ -21,7 +21,8 @@ TWILIO_VARS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
 # Variables that hold a secret or a URL that may carry a password; none is inherited.
 SECRET_VARS = (*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
                "METRICS_TOKEN",
-               "DATABASE_URL", "REDIS_URL", "TRACKER_DB_PASSWORD", "LOCK_REDIS_PASSWORD",
+               "DATABASE_URL", "REDIS_URL", "TRACKER_DB_URL", "TRACKER_DB_PASSWORD",
+               "LOCK_REDIS_PASSWORD",
                "IDPORTEN_CLIENT_SECRET", *TWILIO_VARS)
 # The portal's own processes (the web app and its two workers) share the portal's secrets.
 PORTAL_PROCESSES = ("portal", "sms-worker", "turn-worker")
@@ -140,6 +141,8 @@ class Runtime:
                     if self.base_env.get(name)})
         if s.redis_url:
             env["REDIS_URL"] = s.redis_url
+        if s.tracker_db_url:  # the retention purge reaches Rasa's conversations there
+            env["TRACKER_DB_URL"] = s.tracker_db_url
         return env
 
     def env_for(self, process: str) -> Dict[str, str]:

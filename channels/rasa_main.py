@@ -31,7 +31,9 @@ def with_auth_token(argv: List[str], env=os.environ) -> List[str]:
                          "(where `ps` shows it).")
     token = env.get("RASA_AUTH_TOKEN")
     if token and server_kind(argv) == "server":
-        return [*argv, "--auth-token", token]
+        # One argument: a generated token may start with "-", which argparse would take
+        # for an option (Rasa then exits: "--auth-token: expected one argument").
+        return [*argv, f"--auth-token={token}"]
     return argv
 
 

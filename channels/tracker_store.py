@@ -13,6 +13,7 @@ from typing import Generator
 
 from rasa.core.tracker_store import (InMemoryTrackerStore, RedisTrackerStore, SQLTrackerStore,
                                      ensure_schema_exists)
+from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
 from channels.redaction import redact_event
@@ -24,6 +25,15 @@ def redacted(tracker: DialogueStateTracker, domain) -> DialogueStateTracker:
     slots = domain.slots if domain is not None else list(tracker.slots.values())
     return DialogueStateTracker.from_dict(tracker.sender_id, events, slots,
                                           tracker._max_event_history)
+
+
+# Set by action_affirm once the portal erased the conversation (actions/deletion.py).
+ERASED_SLOT = "conversation_erased"
+
+
+def erased(events) -> bool:
+    """Whether these events include the portal's erasure of the conversation."""
+    return any(isinstance(e, SlotSet) and e.key == ERASED_SLOT and e.value for e in events)
 
 
 class RedactingMixin:
@@ -41,6 +51,21 @@ class RedactingSQLTrackerStore(RedactingMixin, SQLTrackerStore):
             ensure_schema_exists(session)  # ValueError at start-up: the schema is missing
         finally:
             session.close()
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Saves the new events; after an erasure (the citizen deleted the conversation in
+        this turn) every stored event of the conversation is deleted instead, and the next
+        message starts a new conversation."""
+        with self.session_scope() as session:
+            stored = self._event_query(session, tracker.sender_id,
+                                       fetch_events_from_all_sessions=False).count()
+            if erased(list(tracker.events)[stored:]):
+                session.query(self.SQLEvent).filter(
+                    self.SQLEvent.sender_id == tracker.sender_id).delete(
+                    synchronize_session=False)
+                session.commit()
+                return
+        await super().save(tracker)
 
     @contextlib.contextmanager
     def session_scope(self) -> Generator:

@@ -36,8 +36,9 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     ma.init_app(app)
     apifairy.init_app(app)
 
-    from portal.api import dev, dispatch, errors, handoffs, health, invoices, json_body, letters
-    from portal.api import login, offers, preferences, properties, reports
+    from portal.api import dev, dispatch, erasure, errors, handoffs, health, invoices
+    from portal.api import json_body, letters, login, offers, preferences, properties
+    from portal.api import reports
 
     from portal.api import metrics as metrics_api
 
@@ -45,7 +46,7 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     json_body.register(app)
     metrics_api.register(app)
     for module in (health, login, preferences, letters, offers, invoices, properties, handoffs,
-                   dispatch, reports):
+                   dispatch, reports, erasure):
         app.register_blueprint(module.bp)
     from portal.api import conversations
     from portal.webhooks import twilio

@@ -16,6 +16,14 @@ def _flag(value: Optional[str], default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _days(value: str) -> int:
+    """A whole number of days, at least 1."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ConfigError(f"CONVERSATION_RETENTION_DAYS must be a whole number of days >= 1, "
+                          f"not {value!r}.")
+    return int(value)
+
+
 def _hours(value: str) -> Optional[tuple]:
     """'21-8' -> (21, 8); 'off' -> None."""
     if value.strip().lower() in {"", "off", "none"}:
@@ -125,6 +133,10 @@ class Settings:
     staff_setup_link_hours: int = 24
     staff_idle_minutes: int = 30
     staff_claim_timeout_minutes: int = 10  # a taken conversation with no reply goes back
+    conversation_retention_days: int = 30  # content older than this is purged (retention.py)
+    # Rasa's tracker store (its `events` table); "" derives it: the portal database where Rasa
+    # keeps its conversations there (PostgreSQL with Redis), else var/conversations.sqlite3.
+    tracker_db_url: str = ""
     portal_public_url: str = "http://127.0.0.1:8000"  # where set-up links point
     metrics_token: str = ""  # bearer secret of every process's /metrics (METRICS_TOKEN)
     # ID-porten login in the web chat (portal/idporten/); off unless issuer, client and secret.
@@ -154,6 +166,15 @@ class Settings:
                                                          or self.allow_synthetic_fnr):
             raise ValueError("the dev outbox and synthetic fødselsnumre exist only in "
                              f"{' and '.join(DEV_ENVIRONMENTS)}, not in {self.environment}")
+
+    @property
+    def tracker_url(self) -> str:
+        """Where Rasa keeps its conversations (as assistant/runtime.py tells Rasa)."""
+        if self.tracker_db_url:
+            return self.tracker_db_url
+        if self.database_url.startswith("postgresql") and self.redis_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'conversations.sqlite3'}"
 
     @property
     def is_production(self) -> bool:
@@ -220,6 +241,8 @@ class Settings:
             staff_setup_link_hours=int(env.get("STAFF_SETUP_LINK_HOURS", "24")),
             staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),
             staff_claim_timeout_minutes=int(env.get("STAFF_CLAIM_TIMEOUT_MINUTES", "10")),
+            conversation_retention_days=_days(env.get("CONVERSATION_RETENTION_DAYS") or "30"),
+            tracker_db_url=env.get("TRACKER_DB_URL") or "",
             portal_public_url=(env.get("PORTAL_PUBLIC_URL")
                                or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
             metrics_token=env.get("METRICS_TOKEN") or "",

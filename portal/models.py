@@ -289,6 +289,12 @@ class Conversation(Base):
     # A turn worker's claim on the conversation, until lease_until.
     lease_owner: Mapped[Optional[str]] = Column(String(64))
     lease_until: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    # A caseworker's hold: the retention purge keeps the content until it is lifted.
+    held_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    held_by: Mapped[Optional[int]] = Column(Integer)  # staff id
+    hold_reason: Mapped[Optional[str]] = Column(String(500))
+    # When the citizen deleted the conversation's content ("slett samtalen min").
+    erased_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
 
 class TranscriptMessage(Base):
@@ -327,6 +333,9 @@ class TranscriptMessage(Base):
     reviewed_intent: Mapped[Optional[str]] = Column(String(60))
     reviewed_by: Mapped[Optional[str]] = Column(String(100))
     reviewed_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    # The text was deleted (retention purge or the citizen's request); the row and its
+    # prediction stay for the figures.
+    erased_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
 
 
 class HandoffRequest(Base):

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.deletion import ActionAskDeleteConversation
 from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
 from actions.invoices import ActionListInvoices
 from actions.kindergarten import ActionAnswerOffer
@@ -32,7 +33,7 @@ ACTIONS = {
     "affirm": ActionAffirm, "deny": ActionDeny, "check_invoices": ActionListInvoices,
     "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
     "nlu_fallback": ActionFallback, "check_properties": ActionListProperties,
-    "choose_language": ActionChooseLanguage,
+    "choose_language": ActionChooseLanguage, "delete_conversation": ActionAskDeleteConversation,
 }
 
 

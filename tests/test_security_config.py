@@ -124,7 +124,16 @@ def test_each_process_gets_only_its_own_secrets(tmp_path):
 def test_the_rasa_token_is_added_inside_the_process_only():
     env = {"RASA_AUTH_TOKEN": "tok"}
     server = ["rasa", "run", "--model", "m", "--enable-api"]
-    assert with_auth_token(server, env) == [*server, "--auth-token", "tok"]
+    assert with_auth_token(server, env) == [*server, "--auth-token=tok"]
+    # A generated token may start with "-": Rasa's own parser still reads it as the token.
+    import argparse
+
+    from rasa.cli.arguments.run import add_server_arguments
+
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    dashed = with_auth_token(server, {"RASA_AUTH_TOKEN": "-of3x"})
+    assert parser.parse_known_args(dashed[2:])[0].auth_token == "-of3x"
     actions = ["rasa", "run", "actions", "--port", "5055"]
     assert with_auth_token(actions, env) == actions
     assert with_auth_token(["rasa", "test", "core"], env) == ["rasa", "test", "core"]

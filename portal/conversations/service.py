@@ -293,7 +293,7 @@ def undelivered_live(db: Session, keys: Iterable[str]) -> List[TranscriptMessage
         select(TranscriptMessage).join(Conversation,
                                        Conversation.id == TranscriptMessage.conversation_id)
         .where(Conversation.channel == Channel.WEBCHAT, Conversation.sender_key.in_(keys),
-               TranscriptMessage.status == PENDING,
+               TranscriptMessage.status == PENDING, TranscriptMessage.erased_at.is_(None),
                TranscriptMessage.author.in_((CASEWORKER, SYSTEM)))
         .order_by(TranscriptMessage.id)).scalars())
 

@@ -10,6 +10,7 @@ from portal.api.schemas import ErrorSchema
 from portal.conversations import workspace
 from portal.extensions import ma
 from portal.models import Channel
+from portal.services import retention
 from portal.staff.auth import current_staff, staff_token_required
 
 bp = Blueprint("staff_conversations", __name__, url_prefix="/api/v1/staff/conversations")
@@ -49,6 +50,10 @@ class SummarySchema(ma.Schema):
     waiting_since = fields.DateTime()
     reviewed = fields.Function(lambda s: s.reviewed_at is not None)
     tags = fields.List(fields.String())
+    held = fields.Function(lambda s: s.conversation.held_at is not None)
+    held_at = fields.DateTime(attribute="conversation.held_at")
+    hold_reason = fields.String(attribute="conversation.hold_reason")
+    erased_at = fields.DateTime(attribute="conversation.erased_at")
 
 
 class PageSchema(ma.Schema):
@@ -108,6 +113,11 @@ class TagListSchema(ma.Schema):
 
 class ReviewedSchema(ma.Schema):
     reviewed = fields.Boolean(required=True)
+
+
+class HoldSchema(ma.Schema):
+    reason = fields.String(required=True,
+                           validate=validate.Length(min=1, max=retention.MAX_REASON))
 
 
 def _detail(conversation):
@@ -239,5 +249,33 @@ def reviewed(payload, conversation_id):
     db = get_db()
     conversation = workspace.get(db, conversation_id)
     workspace.set_reviewed(db, conversation, current_staff(), payload["reviewed"], now())
+    db.commit()
+    return _detail(conversation)
+
+
+@bp.post("/<int:conversation_id>/hold")
+@staff_token_required()
+@body(HoldSchema)
+@response(DetailSchema)
+@other_responses({**ERRORS, 409: (ErrorSchema, "Held already, or deleted by the citizen")})
+def hold(payload, conversation_id):
+    """Keep the conversation's content from the retention purge, with a reason"""
+    db = get_db()
+    conversation = workspace.get(db, conversation_id)
+    retention.hold(db, conversation, current_staff(), payload["reason"], now())
+    db.commit()
+    return _detail(conversation)
+
+
+@bp.post("/<int:conversation_id>/hold/lift")
+@staff_token_required()
+@response(DetailSchema)
+@other_responses({**ERRORS, 403: (ErrorSchema, "Only the holder or an admin lifts a hold"),
+                  409: (ErrorSchema, "The conversation is not held")})
+def lift_hold(conversation_id):
+    """Lift the hold: the next purge erases old content as usual"""
+    db = get_db()
+    conversation = workspace.get(db, conversation_id)
+    retention.lift_hold(db, conversation, current_staff(), now())
     db.commit()
     return _detail(conversation)

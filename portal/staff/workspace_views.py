@@ -11,12 +11,13 @@ from marshmallow import ValidationError
 from portal.api.context import get_db, now, portal, settings
 from portal.conversations import workspace
 from portal.errors import NotFound, PortalError
+from portal.services import retention
 from portal.staff.auth import current_staff, error_page, staff_login_required, translate
 from portal.staff.conversations_api import QuerySchema
 
 bp = Blueprint("workspace", __name__, url_prefix="/staff")
 TABS = (workspace.WAITING, workspace.MINE, workspace.LIVE)
-DONE = ("claimed", "sent", "released", "closed")
+DONE = ("claimed", "sent", "released", "closed", "held", "hold_lifted")
 REVIEW_FILTERS = ("q", "channel", "language", "logged_in", "handoff", "unsure", "reviewed",
                   "intent", "tag")
 
@@ -72,6 +73,7 @@ def _view(conversation, status: int = 200, error: str | None = None, holder: str
                            c=conversation, done=done if done in DONE else None, error=error,
                            holder=holder, form=form or {},
                            mine=conversation.owner_staff_id == current_staff().id,
+                           retention_days=settings().conversation_retention_days,
                            at=now(), updated=local(now(), "%H:%M")), status
 
 
@@ -180,6 +182,21 @@ def reviewed(conversation_id: int):
     mark = request.form.get("reviewed") == "1"
     return _act(conversation_id, lambda db, c: workspace.set_reviewed(
         db, c, current_staff(), mark, now()), "")
+
+
+@bp.post("/conversations/<int:conversation_id>/hold")
+@staff_login_required()
+def hold(conversation_id: int):
+    reason = request.form.get("reason", "")
+    return _act(conversation_id, lambda db, c: retention.hold(
+        db, c, current_staff(), reason, now()), "held", form={"reason": reason})
+
+
+@bp.post("/conversations/<int:conversation_id>/hold/lift")
+@staff_login_required()
+def lift_hold(conversation_id: int):
+    return _act(conversation_id, lambda db, c: retention.lift_hold(
+        db, c, current_staff(), now()), "hold_lifted")
 
 
 # --- review ----------------------------------------------------------------------------------

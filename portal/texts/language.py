@@ -15,6 +15,7 @@ MARKERS = {
         "mykje", "vert", "blir", "takkar", "tilbodet", "tilbod", "plassen", "fødselsnummeret",
         "seia", "seie", "snakka", "gjer", "kjem", "då", "no", "heim", "sakshandsamar",
         "nynorsk", "hugs", "ver", "venleg", "venlegast", "heisann", "høyr", "korfor",
+        "samtala",
     },
     NB: {
         "jeg", "ikke", "hva", "hvordan", "hvor", "hvem", "se", "bare", "noe", "noen",
@@ -32,6 +33,7 @@ MARKERS = {
         "message", "pay", "paid", "unpaid", "to", "with", "person", "human", "talk", "agent",
         "good", "morning", "can", "how", "english", "owe", "out", "number", "inbox", "mail",
         "id", "birth", "a", "an", "of", "and", "it", "okay", "sure", "nope", "don't", "dont",
+        "delete", "conversation", "chat",
     },
 }
 # Words any citizen may use in a short reply: they never switch an established language.

@@ -82,7 +82,8 @@ def annotate(db: Session, message_id: int, label: str, staff_id: int, *,
     row = db.execute(select(TranscriptMessage, Conversation.citizen_id)
                      .join(Conversation, Conversation.id == TranscriptMessage.conversation_id)
                      .where(TranscriptMessage.id == message_id)).one_or_none()
-    if row is None or row[0].direction != "in" or row[0].author != "citizen":
+    if row is None or row[0].direction != "in" or row[0].author != "citizen" \
+            or row[0].erased_at is not None:
         raise NotFound(f"No citizen message {message_id}.", code="message_not_found")
     message, citizen_id = row
     intent = None if label == IGNORE else label
@@ -163,7 +164,7 @@ def inbox(db: Session, filters: InboxFilter, staff_id: int, *, now: datetime) ->
     newest first; the filters apply to the messages before grouping."""
     filters.check()
     m = TranscriptMessage
-    where = [m.direction == "in", m.author == "citizen"]
+    where = [m.direction == "in", m.author == "citizen", m.erased_at.is_(None)]
     if filters.below is not None:
         where.append(_confidence() < filters.below)
     if filters.fell_back:
