@@ -14,7 +14,7 @@ up: install
 	.venv/bin/assistant up --demo
 
 test: install services browser
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n 2 --dist loadgroup
 
 lock:
 	UV_PYTHON_DOWNLOADS=never uv pip compile pyproject.toml --extra dev --generate-hashes \

@@ -1,6 +1,7 @@
 """Training the Rasa model when none matches the training data."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import subprocess
 import sys
@@ -48,9 +49,14 @@ def ensure_model(models_dir: Path, env: Optional[Dict[str, str]] = None,
     if path.exists():
         return path
     models_dir.mkdir(parents=True, exist_ok=True)
-    name = path.name[: -len(".tar.gz")]
-    print(f"Training the bot model ({name}); this takes a few minutes the first time …",
-          flush=True)
-    subprocess.run(train_args(models_dir, name), check=True, env=env, cwd=PROJECT_ROOT,
-                   stdout=subprocess.DEVNULL if quiet else None)
+    # One training per models folder: a second process waits for it, then finds the model.
+    with open(models_dir / ".training.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return path
+        name = path.name[: -len(".tar.gz")]
+        print(f"Training the bot model ({name}); this takes a few minutes the first time …",
+              flush=True)
+        subprocess.run(train_args(models_dir, name), check=True, env=env, cwd=PROJECT_ROOT,
+                       stdout=subprocess.DEVNULL if quiet else None)
     return path

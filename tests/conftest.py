@@ -22,7 +22,11 @@ from portal.services.demo import load_demo
 from portal.services.sessions import start_session
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# `make test` runs the suite on two pytest-xdist workers: each gets Redis databases of its own
+# (gw0: 15 and 13, gw1: 14 and 12); PostgreSQL schemas and ports are random anyway.
+WORKER = int((os.environ.get("PYTEST_XDIST_WORKER") or "gw0")[2:] or 0)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - WORKER}")
+E2E_REDIS_URL = os.environ.get("TEST_E2E_REDIS_URL", f"redis://127.0.0.1:6379/{13 - WORKER}")
 BACKENDS = ["sqlite", "postgresql"]
 
 # Tuesday 24 November 2026, 11:00 in Bergen: inside office hours.
@@ -229,7 +233,7 @@ def e2e_pg_url() -> str:
 def e2e_redis_url() -> str:
     import redis
 
-    url = os.environ.get("TEST_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
+    url = E2E_REDIS_URL
     try:
         redis.Redis.from_url(url).flushdb()
     except redis.RedisError as exc:
@@ -291,3 +295,11 @@ def _seed(assistant) -> None:
         load_demo(session, portal.settings, now=portal.clock.now())
         session.commit()
     portal.engine.dispose()
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tests (real Rasa servers, training) share session fixtures (the model, the
+    running stacks): they run on one xdist worker, in order; the rest spread over the others."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("stack"))
