@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 SAFE_SLOTS = {"language", "logged_in", "first_name", "login_step", "pending_intent",
               "pending_offer_answer", "pending_offer_id", "fallback_count", "letter_ids",
-              "message_number", "session_started_metadata"}
+              "message_number", "session_started_metadata", "pending_deletion",
+              "conversation_erased"}
 
 
 def texts(messages):

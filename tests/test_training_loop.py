@@ -28,7 +28,7 @@ from portal.training.annotations import annotate
 from portal.training.evaluation import evaluate
 from portal.training.jobs import (FAILED, RUNNING, TrainingRunning, get_job, reap_stale,
                                   start_training)
-from portal.training.models import ActivationFailed, activate, active_version
+from portal.training.models import ActivationFailed, activate, active_version, serving_path
 from tests.conftest import PG_URL, T0
 from tests.training_fixtures import add_conversation, add_message
 
@@ -218,19 +218,33 @@ def _cli_env(portal, stack):
             "RASA_AUTH_TOKEN": stack.runtime.rasa_auth_token}
 
 
+def judged(db, portal, candidate, trained_model, *, worse: bool) -> None:
+    """An evaluation of the candidate against the model serving now (these tests do not
+    depend on the evaluation test having run first)."""
+    from portal.models import ModelEvaluation
+
+    db.add(ModelEvaluation(candidate_id=candidate.id, baseline_path=serving_path(db, trained_model),
+                           at=portal.clock.now(), heldout_size=1,
+                           candidate_macro_f1=0.1 if worse else 0.9,
+                           baseline_macro_f1=0.9 if worse else 0.1, candidate_failed_tests=0,
+                           worse=worse, report={}))
+    db.commit()
+
+
 def test_failed_swap_rolls_back_on_every_server(portal, rasa, candidate, trained_model):
     """The second "server" is down: the first goes back to its model, the attempt is kept."""
     servers = RasaServers([rasa.urls[0], "http://127.0.0.1:9"], rasa.token)
     before = rasa.model_file(rasa.urls[0])
     with portal.sessions() as db:
-        active = active_version(db)
+        serving = serving_path(db, trained_model)
+        judged(db, portal, candidate, trained_model, worse=False)
         with pytest.raises(ActivationFailed) as error:
             activate(db, candidate.id, 42, servers, now=portal.clock.now(),
                      startup_model=trained_model, reason="testing")
         db.commit()
         failed = db.execute(select(ModelActivation).order_by(ModelActivation.id.desc())
                             ).scalars().first()
-        assert active_version(db).id == active.id
+        assert serving_path(db, trained_model) == serving
     assert "127.0.0.1:9" in error.value.message and "put back" in error.value.message
     assert not failed.ok and failed.servers[0]["restored"] is True
     assert rasa.model_file(rasa.urls[0]) == before
@@ -238,15 +252,10 @@ def test_failed_swap_rolls_back_on_every_server(portal, rasa, candidate, trained
 
 def test_worse_candidate_needs_a_typed_reason(portal, rasa, candidate, trained_model, tmp_path):
     from portal.errors import InvalidInput
-    from portal.models import ModelEvaluation
 
     with portal.sessions() as db:
-        serving = active_version(db).path
-        db.add(ModelEvaluation(candidate_id=candidate.id, baseline_path=serving,
-                               at=portal.clock.now(), heldout_size=1, candidate_macro_f1=0.1,
-                               baseline_macro_f1=0.9, candidate_failed_tests=0, worse=True,
-                               report={}))
-        db.commit()
+        serving = serving_path(db, trained_model)
+        judged(db, portal, candidate, trained_model, worse=True)
         with pytest.raises(InvalidInput) as error:
             activate(db, candidate.id, 42, rasa, now=portal.clock.now(),
                      startup_model=trained_model)
@@ -259,10 +268,13 @@ def test_worse_candidate_needs_a_typed_reason(portal, rasa, candidate, trained_m
         event = db.execute(select(AuditEvent).where(AuditEvent.action == "model.activate")
                            .order_by(AuditEvent.id.desc())).scalars().first()
         assert event.detail["reason"] == "hotfix for skranken" and event.detail["worse"]
-        # Back to the start-up model for the other tests sharing the stack.
-        activate(db, active_version(db).id, 42, rasa, now=portal.clock.now(),
+        # Back to the model served before, for the other tests sharing the stack.
+        before = db.execute(select(ModelVersion).where(ModelVersion.path == serving)
+                            ).scalar_one()
+        activate(db, before.id, 42, rasa, now=portal.clock.now(),
                  startup_model=trained_model, rollback=True)
         db.commit()
+    assert rasa.model_file(rasa.urls[0]) == Path(serving).name
 
 
 def test_killed_training_is_marked_failed_and_changes_nothing(portal, rasa, candidate):
