@@ -37,15 +37,15 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     apifairy.init_app(app)
 
     from portal.api import dev, dispatch, errors, handoffs, health, invoices, json_body, letters
-    from portal.api import login, offers, properties, reports
+    from portal.api import login, offers, personal_code, properties, reports
 
     from portal.api import metrics as metrics_api
 
     errors.register(app)
     json_body.register(app)
     metrics_api.register(app)
-    for module in (health, login, letters, offers, invoices, properties, handoffs, dispatch,
-                   reports):
+    for module in (health, login, personal_code, letters, offers, invoices, properties,
+                   handoffs, dispatch, reports):
         app.register_blueprint(module.bp)
     from portal.api import conversations
     from portal.webhooks import twilio
