@@ -22,6 +22,8 @@ class KeyValueStore(Protocol):
 
     def take_attempt(self, keys: "AttemptKeys", rules: "AttemptRules") -> "Attempt": ...
 
+    def refund_attempt(self, keys: "AttemptKeys", rules: "AttemptRules") -> None: ...
+
 
 @dataclass(frozen=True)
 class AttemptKeys:
@@ -127,6 +129,20 @@ class MemoryStore:
                 self._data[keys.backoff] = ("1", self._now() + backoff_seconds(failures, rules))
             return Attempt("allowed", 0, failures, tries)
 
+    def refund_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> None:
+        """Takes back the failure a guess counted once it proved right, with the back-off or
+        lock that count alone set (never below zero), all under the one lock."""
+        with self._lock:
+            item = self._live(keys.failures)
+            if not item or int(item[0]) <= 0:
+                return
+            failures = int(item[0]) - 1
+            self._data[keys.failures] = (str(failures), item[1])
+            if failures <= rules.free_failures:
+                self._data.pop(keys.backoff, None)
+            if failures < rules.lock_after:
+                self._data.pop(keys.lock, None)
+
 
 # KEYS: lock, backoff, failures, tries. ARGV: free failures, max back-off, lock after,
 # lock seconds, failure memory, tries TTL, close after (0: never). The same steps as MemoryStore.take_attempt, atomic.
@@ -150,6 +166,16 @@ end
 return {'allowed', 0, failures, tries}
 """
 
+# KEYS: failures, backoff, lock. ARGV: free failures, lock after. As MemoryStore.refund_attempt.
+REFUND_ATTEMPT = """
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures <= 0 then return 0 end
+failures = redis.call('DECR', KEYS[1])
+if failures <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[2]) end
+if failures < tonumber(ARGV[2]) then redis.call('DEL', KEYS[3]) end
+return failures
+"""
+
 
 class RedisStore:
     """The same operations on Redis; every key carries a TTL."""
@@ -158,6 +184,7 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2)
         self.prefix = prefix
         self._take_attempt = self.client.register_script(TAKE_ATTEMPT)
+        self._refund_attempt = self.client.register_script(REFUND_ATTEMPT)
 
     def take_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> Attempt:
         outcome, left, failures, tries = self._take_attempt(
@@ -165,6 +192,11 @@ class RedisStore:
             args=[rules.free_failures, rules.max_backoff, rules.lock_after, rules.lock_seconds,
                   rules.failure_memory, rules.tries_ttl, rules.close_after])
         return Attempt(outcome, int(left), int(failures), int(tries))
+
+    def refund_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> None:
+        self._refund_attempt(keys=[self.prefix + k for k in (keys.failures, keys.backoff,
+                                                             keys.lock)],
+                             args=[rules.free_failures, rules.lock_after])
 
     def get(self, key: str) -> Optional[str]:
         return self.client.get(self.prefix + key)

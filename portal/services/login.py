@@ -90,6 +90,11 @@ def _pending_key(settings: Settings, channel: Channel, conversation_id: str) -> 
     return "otp:pending:" + _digest(settings, "conversation", channel.value, conversation_id)
 
 
+def _personal_tries_key(conversation: str, now: datetime) -> str:
+    """Personal codes tried in a conversation, counted in fixed hours of the portal's clock."""
+    return f"otp:personal-tries:{conversation}:{int(now.timestamp()) // HOUR}"
+
+
 def account_keys(account: str, tries: str) -> AttemptKeys:
     return AttemptKeys(failures=f"otp:failures:{account}", lock=f"otp:lock:{account}",
                        backoff=f"otp:backoff:{account}", tries=tries)
@@ -165,16 +170,19 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
     _limit(store, "global-hour", "all", settings.otp_codes_global_per_hour, HOUR, now)
     # A personal code is a guess like any other: counted per account before it is compared,
     # and per conversation (5 an hour).
-    tries_key = f"otp:personal-tries:{conversation}"
-    attempt = take_guess(store, account_keys(account, tries_key), PERSONAL_CODE_RULES)
+    moment = int(now.timestamp())
+    keys = account_keys(account, _personal_tries_key(conversation, now))
+    attempt = take_guess(store, keys, PERSONAL_CODE_RULES)
     if attempt.tries > MAX_PERSONAL_CODE_TRIES:
         raise RateLimited("Too many personal codes tried in this conversation.",
                           code="login_locked",
-                          details={"retry_after_seconds": max(1, store.ttl(tries_key))})
+                          details={"retry_after_seconds": HOUR - moment % HOUR})
     citizen = db.get(Citizen, citizen_id) if citizen_id is not None else None
     state = personal_codes.state_of(db, citizen_id, now)
     typed = "".join(ch for ch in str(personal_code or "") if ch.isdigit())
     right = personal_codes.matches(state, typed)
+    if right:  # only wrong personal codes stay counted as failures
+        store.refund_attempt(keys, PERSONAL_CODE_RULES)
     code = f"{secrets.randbelow(10 ** 6):06d}"
     deliverable = right and citizen is not None and citizen.mobile is not None
     if deliverable:
@@ -237,7 +245,7 @@ def verify_code(db: Session, store: KeyValueStore, settings: Settings, code_text
     if matches and citizen_id is not None and store.delete(key):
         clear_failures(store, account)
         conversation = _digest(settings, "conversation", channel.value, conversation_id)
-        for done in (f"otp:personal-tries:{conversation}",
+        for done in (_personal_tries_key(conversation, now),
                      _pending_key(settings, channel, conversation_id)):
             store.delete(done)
         citizen = db.get(Citizen, citizen_id)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
-from portal.conversation_ids import channel_of, PREFIX_OF
+from portal.conversation_ids import channel_of
 from portal.models import Channel, Citizen, Language, PersonalCode, SmsIdentity
 from portal.services import personal_code_rules
 from portal.services.audit import Actor, record
@@ -165,7 +165,7 @@ def cancel_reset_by_phone(db: Session, settings: Settings, channel: Channel,
     """AVBRYT from the registered mobile's own SMS conversation cancels its pending resets."""
     if channel is not Channel.SMS or channel_of(conversation_id) != "sms":
         return False
-    identity = db.get(SmsIdentity, conversation_id[len(PREFIX_OF["sms"]):])
+    identity = db.get(SmsIdentity, conversation_id)  # an SMS conversation's id is its key
     if identity is None:
         return False
     rows = db.execute(select(PersonalCode, Citizen).join(
