@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from actions.kindergarten import confirm_answer
+from actions.login import on_personal_code_step
+from actions.personal_code import cancel_reset
 from actions.portal_client import portal
 from actions.turn import Turn, TurnAction
 
@@ -28,6 +30,8 @@ class ActionFallback(TurnAction):
         return "action_fallback"
 
     async def act(self, turn: Turn) -> None:
+        if await on_personal_code_step(turn):  # a code the NLU did not recognise as one
+            return
         count = (turn.slot("fallback_count") or 0.0) + 1
         turn.set("fallback_count", min(count, HANDOFF_OFFERED))
         turn.say("utter_ask_rephrase" if count < HANDOFF_OFFERED else "utter_offer_handoff")
@@ -52,7 +56,8 @@ class ActionAffirm(TurnAction):
 
 
 class ActionDeny(TurnAction):
-    """NEI: cancels a pending offer answer, or declines the offered person."""
+    """NEI: cancels a pending offer answer, a waiting reset of the personal code (AVBRYT from
+    the registered mobile), or declines the offered person."""
 
     def name(self) -> str:
         return "action_deny"
@@ -62,6 +67,8 @@ class ActionDeny(TurnAction):
             turn.set("pending_offer_answer", None)
             turn.set("pending_offer_id", None)
             turn.say("utter_offer_cancelled")
+        elif await cancel_reset(turn):
+            return
         elif (turn.slot("fallback_count") or 0) >= HANDOFF_OFFERED:
             turn.say("utter_help")
         else:
