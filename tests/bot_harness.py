@@ -18,6 +18,7 @@ from actions.invoices import ActionListInvoices
 from actions.kindergarten import ActionAnswerOffer
 from actions.letters import ActionListLetters, ActionReadLetter
 from actions.login import ActionInform, ActionLogin, ActionLogout
+from actions.personal_code import ActionChangePersonalCode, ActionForgotPersonalCode
 from actions.portal_client import portal
 from actions.slots import ValidateSlotMappings
 from portal.config import PROJECT_ROOT
@@ -29,7 +30,9 @@ ACTIONS = {
     "accept_offer": ActionAnswerOffer, "decline_offer": ActionAnswerOffer,
     "affirm": ActionAffirm, "deny": ActionDeny, "check_invoices": ActionListInvoices,
     "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
-    "nlu_fallback": ActionFallback,
+    "nlu_fallback": ActionFallback, "no_personal_code": ActionInform,
+    "change_personal_code": ActionChangePersonalCode,
+    "forgot_personal_code": ActionForgotPersonalCode,
 }
 
 
