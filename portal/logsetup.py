@@ -17,12 +17,14 @@ from typing import Any, Dict, Mapping, Optional
 import structlog
 
 from portal import logredact
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text, redact_text
 
 FORMATS = ("json", "text")
 _HANDLER_MARK = "_assistant_structured"
 # Fields our own processors add, never personal data; everything else is redacted.
 OWN_FIELDS = ("timestamp", "level", "logger", "process", "pid", "correlation_id")
+# Fields holding what a citizen wrote (Rasa's parse log): personal codes are masked too.
+CITIZEN_TEXT_FIELDS = ("parse_data_text", "user_message", "message_text")
 
 
 def log_format(env: Mapping[str, str] = os.environ) -> str:
@@ -46,8 +48,9 @@ def _redact_value(value: Any) -> Any:
 
 def redact_fields(_logger: Any, _name: str, event: Dict[str, Any]) -> Dict[str, Any]:
     """structlog processor: every string field, nested ones too, is redacted."""
-    return {key: value if key in OWN_FIELDS else _redact_value(value)
-            for key, value in event.items()}
+    return {key: value if key in OWN_FIELDS else
+            redact_citizen_text(value) if key in CITIZEN_TEXT_FIELDS and isinstance(value, str)
+            else _redact_value(value) for key, value in event.items()}
 
 
 def _add_process(process: str):
