@@ -177,7 +177,9 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
         raise RateLimited("Too many personal codes tried in this conversation.",
                           code="login_locked",
                           details={"retry_after_seconds": HOUR - moment % HOUR})
-    citizen = db.get(Citizen, citizen_id) if citizen_id is not None else None
+    # The same queries whoever the number is: an unknown one looks up no one (id -1).
+    citizen = db.execute(select(Citizen).where(
+        Citizen.id == (citizen_id if citizen_id is not None else -1))).scalar_one_or_none()
     state = personal_codes.state_of(db, citizen_id, now)
     typed = "".join(ch for ch in str(personal_code or "") if ch.isdigit())
     right = personal_codes.matches(state, typed)
