@@ -402,3 +402,32 @@ def test_resets_are_limited_per_conversation(client, clock, demo, service_header
     assert statuses == [202, 202, 202, 429]
     clock.advance(hours=1)
     assert ask_reset(client, service_headers, UNKNOWN, conv).status_code == 202
+
+
+def test_the_waiting_period_comes_from_the_environment(tmp_path, make_app_with, clock,
+                                                       service_headers):
+    from portal.config import Settings
+
+    assert Settings.from_env({"PERSONAL_CODE_RESET_HOURS": "48", "ASSISTANT_ENV": "test",
+                              "ASSISTANT_VAR_DIR": str(tmp_path)}).personal_code_reset_hours == 48
+    client, db = make_app_with(personal_code_reset_hours=48)
+    ask_reset(client, service_headers, KARI)
+    [notice] = sms_to(db, KARI_MOBILE, "personal_code")
+    assert "26.11.2026 kl. 11:00" in notice
+
+
+@pytest.fixture
+def make_app_with(settings, clock, demo):
+    """The portal with some settings changed, and a database session on it."""
+    built = []
+
+    def _make(**changes):
+        app = create_app(dataclasses.replace(settings, **changes), clock)
+        session = app.extensions["portal"].sessions()
+        built.append((app, session))
+        return app.test_client(), session
+
+    yield _make
+    for app, session in built:
+        session.close()
+        app.extensions["portal"].engine.dispose()
