@@ -23,8 +23,9 @@ FORMATS = ("json", "text")
 _HANDLER_MARK = "_assistant_structured"
 # Fields our own processors add, never personal data; everything else is redacted.
 OWN_FIELDS = ("timestamp", "level", "logger", "process", "pid", "correlation_id")
-# Fields holding what a citizen wrote (Rasa's parse log): personal codes are masked too.
-CITIZEN_TEXT_FIELDS = ("parse_data_text", "user_message", "message_text")
+# Fields of Rasa's debug log holding what a citizen wrote (the parsed text, the rule policy's
+# and memoization's states): personal codes (4-8 digits) are masked there too.
+CITIZEN_TEXT_FIELDS = ("parse_data_text", "current_states", "tracker_states")
 
 
 def log_format(env: Mapping[str, str] = os.environ) -> str:
@@ -36,21 +37,21 @@ def log_format(env: Mapping[str, str] = os.environ) -> str:
     return "text" if environment in ("demo", "test") else "json"
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: Any, redact=redact_text) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return redact(value)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: _redact_value(v, redact) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_redact_value(v) for v in value]
+        return [_redact_value(v, redact) for v in value]
     return value
 
 
 def redact_fields(_logger: Any, _name: str, event: Dict[str, Any]) -> Dict[str, Any]:
     """structlog processor: every string field, nested ones too, is redacted."""
     return {key: value if key in OWN_FIELDS else
-            redact_citizen_text(value) if key in CITIZEN_TEXT_FIELDS and isinstance(value, str)
-            else _redact_value(value) for key, value in event.items()}
+            _redact_value(value, redact_citizen_text if key in CITIZEN_TEXT_FIELDS
+                          else redact_text) for key, value in event.items()}
 
 
 def _add_process(process: str):

@@ -77,6 +77,13 @@ class RunningAssistant:
             load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
         portal.engine.dispose()
+        if self.env.get("REDIS_URL"):  # and the login limits and failures the tests ran up
+            import redis
+
+            client = redis.Redis.from_url(self.env["REDIS_URL"])
+            for key in client.scan_iter("assistant:otp:*"):
+                client.delete(key)
+            client.close()
 
     def stop(self) -> None:
         self.supervisor.stop()
