@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from actions.kindergarten import confirm_answer
 from actions.login import on_personal_code_step
-from actions.personal_code import cancel_reset
+from actions.personal_code import cancel_reset, says_no_personal_code
 from actions.portal_client import portal
 from actions.turn import Turn, TurnAction
 
@@ -30,7 +30,9 @@ class ActionFallback(TurnAction):
         return "action_fallback"
 
     async def act(self, turn: Turn) -> None:
-        if await on_personal_code_step(turn):  # a code the NLU did not recognise as one
+        # A code (or INGEN) the NLU did not recognise as one, at a step that waits for it.
+        if (any(ch.isdigit() for ch in turn.text) or says_no_personal_code(turn)) and \
+                await on_personal_code_step(turn):
             return
         count = (turn.slot("fallback_count") or 0.0) + 1
         turn.set("fallback_count", min(count, HANDOFF_OFFERED))

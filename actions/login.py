@@ -124,6 +124,9 @@ class ActionLogin(TurnAction):
         return "action_login"
 
     async def act(self, turn: Turn) -> None:
+        if turn.slot("login_step") == "personal_code" and says_no_personal_code(turn):
+            await submit_personal_code(turn, None)  # "ny": a first login, not a new start
+            return
         if turn.logged_in:
             try:
                 await portal.me(turn.conversation)
@@ -167,6 +170,9 @@ class ActionLogout(TurnAction):
         return "action_logout"
 
     async def act(self, turn: Turn) -> None:
+        if turn.slot("login_step") == "personal_code" and says_no_personal_code(turn):
+            await submit_personal_code(turn, None)  # "ny": a first login, not a new start
+            return
         if turn.logged_in:
             try:
                 await portal.logout(turn.conversation)

@@ -28,7 +28,7 @@ def request(db: Session, store: KeyValueStore, settings: Settings, fnr_text: str
                  RESETS_PER_CONVERSATION_PER_HOUR, login.HOUR, now)
     login._limit(store, "reset-fnr", account, RESETS_PER_NUMBER_PER_DAY, login.DAY, now)
     citizen = db.execute(select(Citizen).where(Citizen.fnr == fnr)).scalar_one_or_none()
-    why_not = personal_codes.request_reset(db, settings, citizen, channel=channel, now=now)
+    why_not = personal_codes.request_reset(db, settings, citizen, now=now)
     record(db, Actor(ActorType.SYSTEM, "login", channel.value), "personal_code.reset_requested",
            at=now, citizen_id=citizen.id if citizen is not None else None,
            detail={"started": why_not is None, "reason": why_not})

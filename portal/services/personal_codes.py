@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
+from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -130,15 +131,14 @@ def cancel_reset(db: Session, settings: Settings, row: PersonalCode, citizen: Ci
 
 
 def _local_due(settings: Settings, due: datetime, language: Language) -> str:
-    from zoneinfo import ZoneInfo
-
+    """When the reset takes effect, in the municipality's time: 03.12.2026 kl. 11:00."""
     local = due.astimezone(ZoneInfo(settings.timezone))
     at = {Language.NB: "kl.", Language.NN: "kl.", Language.EN: "at"}[language]
     return f"{local:%d.%m.%Y} {at} {local:%H:%M}"
 
 
 def request_reset(db: Session, settings: Settings, citizen: Optional[Citizen], *,
-                  channel: Channel, now: datetime) -> Optional[str]:
+                  now: datetime) -> Optional[str]:
     """Starts the waiting period of a reset and tells the registered mobile; returns why
     nothing was started (for the audit row), or None."""
     state = state_of(db, citizen.id if citizen is not None else None, now)
