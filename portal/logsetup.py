@@ -23,9 +23,8 @@ FORMATS = ("json", "text")
 _HANDLER_MARK = "_assistant_structured"
 # Fields our own processors add, never personal data; everything else is redacted.
 OWN_FIELDS = ("timestamp", "level", "logger", "process", "pid", "correlation_id")
-# Fields of Rasa's debug log holding what a citizen wrote (the parsed text, the rule policy's
-# and memoization's states): personal codes (4-8 digits) are masked there too.
-CITIZEN_TEXT_FIELDS = ("parse_data_text", "current_states", "tracker_states")
+# Fields holding what a citizen wrote: personal codes (4-8 digits) are masked there too.
+CITIZEN_TEXT_FIELDS = logredact.CITIZEN_TEXT_FIELDS
 
 
 def log_format(env: Mapping[str, str] = os.environ) -> str:
