@@ -134,6 +134,9 @@ class ActionLogin(TurnAction):
                 return
             except SessionInvalid:
                 turn.forget_session()
+        elif await turn.recall_login():  # logged in outside the chat (ID-porten)
+            turn.say("utter_already_logged_in", first_name=turn.slot("first_name"))
+            return
         fnr = find_fnr(turn)
         if fnr:
             await submit_fnr(turn, fnr)

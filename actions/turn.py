@@ -9,7 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.portal_client import Conversation, PortalError, PortalUnavailable, SessionInvalid
+from actions.portal_client import (Conversation, PortalError, PortalUnavailable, SessionInvalid,
+                                   portal)
 from actions.responses import render
 from portal.conversation_ids import channel_of
 
@@ -79,6 +80,18 @@ class Turn:
         for name in SESSION_SLOTS:
             self.set(name, None)
 
+    async def recall_login(self) -> bool:
+        """Whether the portal holds a login for this conversation that the bot does not know
+        of (made outside the chat, such as with ID-porten); if so the login slots follow it."""
+        try:
+            me = await portal.me(self.conversation)
+        except SessionInvalid:
+            return False
+        self.set("logged_in", True)
+        self.set("first_name", me["first_name"])
+        self.set("login_step", None)
+        return True
+
     def ask_login(self, resume: Optional[str] = None) -> None:
         """Asks for the fødselsnummer; `resume` is the journey to continue after login."""
         self.set("pending_intent", resume)
@@ -96,7 +109,7 @@ class TurnAction(Action, ABC):
                   domain: Dict[str, Any]) -> List[EventType]:
         turn = Turn(dispatcher, tracker, domain)
         try:
-            if self.requires_login and not turn.logged_in:
+            if self.requires_login and not turn.logged_in and not await turn.recall_login():
                 turn.ask_login(resume=turn.intent)
                 return turn.events
             await self.act(turn)

@@ -135,9 +135,7 @@ class Runtime:
         env = {"DATABASE_URL": s.database_url, "PORTAL_SERVICE_TOKEN": s.service_token,
                "DISPATCH_TOKEN": s.dispatch_token, "IDENTITY_HASH_KEY": s.identity_key,
                "GATEWAY_TOKEN": s.gateway_token, "OUTBOX_KEY": s.outbox_key,
-               "STAFF_SESSION_SECRET": s.staff_session_secret,
-               # Admins activate models on every Rasa server from the portal.
-               "RASA_AUTH_TOKEN": self.rasa_auth_token}
+               "STAFF_SESSION_SECRET": s.staff_session_secret}
         env.update({name: self.base_env[name] for name in TWILIO_VARS
                     if self.base_env.get(name)})
         if s.redis_url:
@@ -150,6 +148,9 @@ class Runtime:
         env = self._shared_env()
         if process in PORTAL_PROCESSES:
             env.update(self._portal_env())
+            if process == "portal":
+                # Admins activate models on every Rasa server from the portal web app.
+                env["RASA_AUTH_TOKEN"] = self.rasa_auth_token
             if process == "portal" and self.idporten:
                 # ID-porten login reads the web chat's tickets and keeps the client secret.
                 env.update({"WEBCHAT_SECRET": self.webchat_secret,

@@ -11,7 +11,8 @@ small talk until its share of messages is sent. Each message waits for its reply
 a short think time). Every phase gets fresh citizens. Reported per phase: throughput, reply
 latency (webhook accepted -> reply at the stand-in, 0.25 s polling) p50/p95/p99, lost /
 answered twice / handed to Twilio twice / out of order, and CPU seconds and peak RSS per
-process. Writes bench/results/load_run.json.
+process, and the assistant's own /metrics scraped every 5 s (queue peaks, counters). Writes
+bench/results/load_run.json.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid
 from bench.citizens import Citizen, demo_identities, make_citizens
 from bench.common import (RESULTS, ProcessMeter, code_revision, exit_on_signals, log,
                           machine_load, ratio, stats)
+from bench.metrics_scrape import MetricsScraper
 
 CODE = re.compile(r"\b(\d{6})\b")
 SMALL_TALK = ["Takk", "Hva kan du hjelpe meg med?", "Hvilke brev har jeg?", "Hei igjen",
@@ -126,6 +128,11 @@ def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argpar
         meter.track(name, pid)
     done = threading.Event()
     threading.Thread(target=_sample, args=(meter, done), daemon=True).start()
+    runtime = stack.runtime
+    scraper = MetricsScraper({"portal": f"{runtime.portal_url}/metrics",
+                              **{f"rasa-{i + 1}": f"{url}/webhooks/gateway/metrics"
+                                 for i, url in enumerate(rasa_urls)}},
+                             runtime.metrics_token).start()
     hooks, per = Webhooks(stack), max(3, args.messages // args.conversations)
     sent: Dict[str, List[str]] = {c.mobile: [] for c in citizens}
     latencies: List[float] = []
@@ -141,6 +148,7 @@ def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argpar
     done.set()
     time.sleep(1)
     meter.sample()
+    scraped = scraper.stop()
     stack.stop_workers()
     checks = integrity(stack.url, sent, stack.standin.captured())
     replies = len(latencies)
@@ -150,7 +158,8 @@ def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argpar
             "reply_latency_s": stats(latencies, digits=2), "failures": failures[:20],
             "failed_conversations": len(failures), "integrity": checks,
             "load_before": load_before, "load_after": machine_load(sample_s=0),
-            "cpu_memory": meter.report()}
+            "cpu_memory": meter.report(), "metrics": scraped,
+            "metrics_excerpt": scraper.excerpt()}
 
 
 def _sample(meter: ProcessMeter, done: threading.Event) -> None:
@@ -200,6 +209,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                                        "throughput_msg_per_s", "reply_latency_s",
                                        "failed_conversations", "integrity")})
     print("throughput 2 vs 1:", result["throughput_2_vs_1"])
+    for name in ("two_rasa", "one_rasa"):
+        print(f"metrics at the busiest scrape ({name}); peaks {result[name]['metrics']['peaks']}")
+        print(result[name]["metrics_excerpt"])
     clean = all(not (result[n]["integrity"]["lost"] or result[n]["integrity"]["answered_twice"]
                      or result[n]["integrity"]["twilio_twice"]
                      or result[n]["integrity"]["out_of_order"]) for n in ("two_rasa", "one_rasa"))

@@ -77,13 +77,14 @@ class RunningAssistant:
             load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
         portal.engine.dispose()
-        if self.env.get("REDIS_URL"):  # and the login limits and failures the tests ran up
+        if self.runtime.settings.redis_url:  # the login limits and failures the tests ran up
             import redis
 
-            client = redis.Redis.from_url(self.env["REDIS_URL"])
-            for key in client.scan_iter("assistant:otp:*"):
-                client.delete(key)
-            client.close()
+            # The portal's store prefixes its keys (portal/kv.py RedisStore).
+            store = redis.Redis.from_url(self.runtime.settings.redis_url)
+            for key in store.scan_iter("assistant:otp:*"):
+                store.delete(key)
+            store.close()
 
     def stop(self) -> None:
         self.supervisor.stop()

@@ -94,7 +94,6 @@ def test_a_rest_client_can_never_name_a_web_chat_or_sms_conversation(production_
         assert "channel" not in (user.get("metadata") or {})  # the client's metadata is dropped
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FAILURE after merging the gateway, ops and ID-porten branches on 2026-12-01; open in issue 12")
 def test_a_login_in_one_conversation_is_not_usable_from_another(production_stack):
     bot = production_stack
     bot.reset_demo()
@@ -141,17 +140,22 @@ def _environ(pid):
     return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FAILURE after merging the gateway, ops and ID-porten branches on 2026-12-01; open in issue 12")
 def test_no_secret_on_a_command_line_and_each_process_holds_only_its_own(production_stack):
     runtime = production_stack.runtime
     s = runtime.settings
     secrets = {"rasa": runtime.rasa_auth_token, "webchat": runtime.webchat_secret,
+               "actions": runtime.action_server_token, "metrics": runtime.metrics_token,
                "service": s.service_token, "dispatch": s.dispatch_token,
-               "identity": s.identity_key, "twilio": s.twilio_auth_token}
-    allowed = {"portal": {"service", "dispatch", "identity", "twilio"},
-               "sms-worker": {"service", "dispatch", "identity", "twilio"},
-               "actions": {"service"},
-               "rasa": {"rasa", "webchat", "identity", "twilio"}}
+               "identity": s.identity_key, "gateway": s.gateway_token,
+               "outbox": s.outbox_key, "staff": s.staff_session_secret,
+               "twilio": s.twilio_auth_token}
+    assert len(set(secrets.values())) == len(secrets)  # each one tells whose it is
+    workers = {"service", "dispatch", "identity", "gateway", "outbox", "staff", "twilio",
+               "metrics"}
+    allowed = {"portal": workers | {"rasa"},  # the web app activates models on Rasa
+               "sms-worker": workers, "turn-worker-1": workers,
+               "actions": {"service", "actions", "metrics"},
+               "rasa": {"rasa", "webchat", "gateway", "actions", "metrics"}}
     services = {svc.name: svc for svc in production_stack.supervisor.services}
     assert set(services) == set(allowed)
     for name, service in services.items():
@@ -195,18 +199,18 @@ def _answer_to_a_declared_huge_body(port, path, headers):
     return answer.split(b"\r\n", 1)[0].decode()
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FAILURE after merging the gateway, ops and ID-porten branches on 2026-12-01; open in issue 12")
 def test_large_bodies_are_refused_before_they_are_read(production_stack):
     runtime = production_stack.runtime
     service = {"Authorization": f"Bearer {runtime.settings.service_token}"}
     for port, path, headers in [
             (runtime.rasa_port, "/webhooks/rest/webhook", {}),
-            (runtime.rasa_port, "/webhooks/sms/webhook", {}),
+            (runtime.rasa_port, "/webhooks/gateway/turn", {}),
             (runtime.rasa_port, "/socket.io/?EIO=4&transport=polling", {}),
             (runtime.rasa_port, "/model/parse", {"Authorization":
                                                  f"Bearer {runtime.rasa_auth_token}"}),
             (runtime.settings.port, "/api/v1/login/code", service),
-            (runtime.settings.port, "/api/v1/dispatch/letters", {})]:
+            (runtime.settings.port, "/api/v1/dispatch/letters", {}),
+            (runtime.settings.port, "/webhooks/twilio/sms", {})]:
         status = _answer_to_a_declared_huge_body(port, path, headers)
         assert " 413 " in status + " ", (path, status)
     # And the servers still serve normal requests.
@@ -231,7 +235,6 @@ def test_the_demo_listens_on_the_loopback_only(production_stack):
         assert _listening_addresses(port) == {"0100007F"}, port  # 127.0.0.1, nothing else
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN FAILURE after merging the gateway, ops and ID-porten branches on 2026-12-01; open in issue 12")
 def test_assistant_up_demo_is_the_demo_on_the_loopback(tmp_path, trained_model):
     """`make up` runs `assistant up --demo`: ASSISTANT_ENV=demo for everything it starts, every
     server on 127.0.0.1 even when asked for more, and it says so."""
@@ -242,11 +245,12 @@ def test_assistant_up_demo_is_the_demo_on_the_loopback(tmp_path, trained_model):
     import time
 
     from portal.config import PROJECT_ROOT
-    from tests.stack import free_port
+    from tests.stack import free_port, free_ports
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / trained_model.name).symlink_to(trained_model)
-    ports = {"PORTAL_PORT": free_port(), "RASA_PORT": free_port(), "ACTIONS_PORT": free_port()}
+    ports = {"PORTAL_PORT": free_port(), "RASA_PORT": free_port(), "ACTIONS_PORT": free_port(),
+             "METRICS_PORT_BASE": free_ports(2)}  # the SMS worker, turn worker 1
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("TWILIO_")}
     env.update({k: str(v) for k, v in ports.items()})
@@ -259,16 +263,16 @@ def test_assistant_up_demo_is_the_demo_on_the_loopback(tmp_path, trained_model):
                           start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while "The assistant is running." not in (tmp_path / "up.log").read_text():
+        while "The assistant is running" not in (tmp_path / "up.log").read_text():
             assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "assistant up --demo did not start"
             time.sleep(0.5)
         output = (tmp_path / "up.log").read_text()
         assert "every server listens on 127.0.0.1" in output and "/dev/outbox" in output
-        for port in ports.values():
+        for port in ports.values():  # the SMS worker's metrics on METRICS_PORT_BASE too
             assert _listening_addresses(port) == {"0100007F"}, port
         started = _descendants(up.pid) - {up.pid}
-        assert len(started) >= 4  # portal, action server, Rasa, SMS worker
+        assert len(started) >= 5  # portal, action server, Rasa, turn worker, SMS worker
         assert {_environ(pid).get("ASSISTANT_ENV") for pid in started} == {"demo"}
         reply = requests.post(f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/rest/webhook",
                               json={"sender": "up-demo", "message": "hei"}, timeout=60)

@@ -31,10 +31,11 @@ DB_PASSWORD = "s-db-password-0123456789"
 REDIS_PASSWORD = "s-redis-password-0123456789"
 # What each process may hold; everything else in SECRETS (and the passwords) it must not.
 PORTAL_FAMILY = {"PORTAL_SERVICE_TOKEN", "DISPATCH_TOKEN", "IDENTITY_HASH_KEY", "GATEWAY_TOKEN",
-                 "OUTBOX_KEY", "STAFF_SESSION_SECRET", "RASA_AUTH_TOKEN", "TWILIO_AUTH_TOKEN",
+                 "OUTBOX_KEY", "STAFF_SESSION_SECRET", "TWILIO_AUTH_TOKEN",
                  "TWILIO_ACCOUNT_SID", "METRICS_TOKEN", "db", "redis"}
 NEEDS = {
-    "portal": PORTAL_FAMILY,
+    # Only the web app activates models on the Rasa servers: the workers get no Rasa token.
+    "portal": PORTAL_FAMILY | {"RASA_AUTH_TOKEN"},
     "sms-worker": PORTAL_FAMILY,
     "turn-worker": PORTAL_FAMILY,
     "actions": {"PORTAL_SERVICE_TOKEN", "ACTION_SERVER_TOKEN", "METRICS_TOKEN"},

@@ -7,7 +7,6 @@ from flask import Blueprint, current_app, redirect, render_template, request
 
 from portal.conversations import service as conversations
 from portal.idporten import service
-from portal.idporten.bot import tell_bot_logged_in
 from portal.idporten.texts import language_of, text
 from portal.models import Channel
 
@@ -69,5 +68,4 @@ def callback():
         conversations.announce(db, portal.settings, conversation,
                                text("logged_in", done.language, first_name=first_name), now)
         db.commit()
-    tell_bot_logged_in(done.conversation_id, first_name, done.language)
     return redirect(portal.settings.webchat_url, code=303)

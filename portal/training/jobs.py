@@ -166,12 +166,13 @@ def start_training(portal, staff_id: int, *, scale: Optional[float] = None) -> T
         record(db, staff_actor(staff_id), "model.train", at=now, object_type="training_job",
                object_id=job.id, detail={"epochs_scale": scale})
         db.commit()
-    env = {**os.environ, "DATABASE_URL": portal.settings.database_url,
+    env = {**os.environ, "ASSISTANT_ENV": portal.settings.environment,
+           "DATABASE_URL": portal.settings.database_url,
            "ASSISTANT_VAR_DIR": str(portal.settings.var_dir), "PYTHONUNBUFFERED": "1",
            "RASA_TELEMETRY_ENABLED": "false"}
-    with open(os.devnull, "wb") as devnull:
+    with open(job.log_path, "ab") as log:  # a runner that fails to start says why here
         process = subprocess.Popen(runner_args(job.id), cwd=PROJECT_ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=devnull,
+                                   stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     with portal.sessions() as db:
         row = db.get(TrainingJob, job.id)
