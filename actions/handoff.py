@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from actions import deletion
 from actions.kindergarten import confirm_answer
+from actions.login import on_personal_code_step
+from actions.personal_code import cancel_reset, says_no_personal_code
 from actions.portal_client import portal
 from actions.turn import Turn, TurnAction
 
@@ -29,6 +31,10 @@ class ActionFallback(TurnAction):
         return "action_fallback"
 
     async def act(self, turn: Turn) -> None:
+        # A code (or INGEN) the NLU did not recognise as one, at a step that waits for it.
+        if (any(ch.isdigit() for ch in turn.text) or says_no_personal_code(turn)) and \
+                await on_personal_code_step(turn):
+            return
         count = (turn.slot("fallback_count") or 0.0) + 1
         turn.set("fallback_count", min(count, HANDOFF_OFFERED))
         turn.say("utter_ask_rephrase" if count < HANDOFF_OFFERED else "utter_offer_handoff")
@@ -55,7 +61,8 @@ class ActionAffirm(TurnAction):
 
 
 class ActionDeny(TurnAction):
-    """NEI: cancels a pending deletion or offer answer, or declines the offered person."""
+    """NEI: cancels a pending deletion or offer answer, a waiting reset of the personal code
+    (AVBRYT from the registered mobile), or declines the offered person."""
 
     def name(self) -> str:
         return "action_deny"
@@ -67,6 +74,8 @@ class ActionDeny(TurnAction):
             turn.set("pending_offer_answer", None)
             turn.set("pending_offer_id", None)
             turn.say("utter_offer_cancelled")
+        elif await cancel_reset(turn):
+            return
         elif (turn.slot("fallback_count") or 0) >= HANDOFF_OFFERED:
             turn.say("utter_help")
         else:

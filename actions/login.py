@@ -1,18 +1,19 @@
-"""Login by one-time code: fødselsnummer, then the code from the SMS; and logout."""
+"""Login by fødselsnummer, personal code and the one-time code from the SMS; and logout."""
 from __future__ import annotations
 
-import math
 import re
 from typing import Awaitable, Callable, Dict, Optional
 
 from actions.invoices import show_invoices
 from actions.kindergarten import mention_open_offer, start_answer
 from actions.letters import read_letter, show_letters
+from actions.login_steps import find_fnr, say_refused_guess
+from actions.personal_code import choose_code, confirm_old_code, find_personal_code
+from actions.personal_code import says_no_personal_code, submit_reset
 from actions.portal_client import PortalError, SessionInvalid, portal
 from actions.properties import show_properties
 from actions.turn import Turn, TurnAction
 
-FNR = re.compile(r"(?<!\d)(\d{6})\s?(\d{5})(?!\d)")
 CODE = re.compile(r"(?<!\d)(\d{3})\s?(\d{3})(?!\d)")
 
 # Journeys that wait for a login and continue right after it.
@@ -27,12 +28,6 @@ RESUME: Dict[str, Callable[[Turn], Awaitable[None]]] = {
 }
 
 
-def find_fnr(turn: Turn) -> Optional[str]:
-    value = turn.entity("fnr")
-    match = FNR.search(value or turn.text)
-    return "".join(match.groups()) if match else None
-
-
 def find_code(turn: Turn) -> Optional[str]:
     value = turn.entity("otp_code")
     if value is None and turn.slot("login_step") != "otp_code":
@@ -43,18 +38,40 @@ def find_code(turn: Turn) -> Optional[str]:
 
 async def submit_fnr(turn: Turn, fnr: str) -> None:
     try:
-        await portal.request_code(fnr, turn.conversation)
+        await portal.start_login(fnr, turn.conversation)
     except PortalError as error:
-        if error.code == "too_many_codes":
-            turn.say("utter_too_many_codes")
-        elif error.status == 422:
-            turn.set("login_step", "fnr")
-            turn.say("utter_invalid_fnr")
-        else:
+        if error.status != 422:
+            raise
+        turn.set("login_step", "fnr")
+        turn.say("utter_invalid_fnr")
+        return
+    turn.set("login_step", "personal_code")
+    turn.say("utter_ask_personal_code")
+
+
+async def submit_personal_code(turn: Turn, personal_code: Optional[str]) -> None:
+    """Only when the number and the personal code are both right does an SMS go out; the
+    reply is the same either way."""
+    try:
+        await portal.request_code(personal_code, turn.conversation)
+    except PortalError as error:
+        if error.code == "login_not_started":
+            turn.ask_login(resume=turn.slot("pending_intent"))
+        elif not say_refused_guess(turn, error):
             raise
         return
     turn.set("login_step", "otp_code")
     turn.say("utter_code_sent_if_registered")
+
+
+async def after_login(turn: Turn) -> None:
+    """Continues the journey that waited for the login."""
+    pending = turn.slot("pending_intent")
+    turn.set("pending_intent", None)
+    if pending in RESUME:
+        await RESUME[pending](turn)
+    if pending not in ("accept_offer", "decline_offer"):
+        await mention_open_offer(turn)
 
 
 async def submit_code(turn: Turn, code: str) -> None:
@@ -66,10 +83,7 @@ async def submit_code(turn: Turn, code: str) -> None:
         elif error.code == "code_expired":
             turn.set("login_step", None)
             turn.say("utter_code_expired")
-        elif error.code in ("login_locked", "login_backoff"):
-            seconds = error.details.get("retry_after_seconds", 60)
-            turn.say("utter_login_locked", retry_after_minutes=max(1, math.ceil(seconds / 60)))
-        else:
+        elif not say_refused_guess(turn, error):
             raise
         return
     turn.set("logged_in", True)
@@ -77,12 +91,34 @@ async def submit_code(turn: Turn, code: str) -> None:
     turn.set("language", login["language"])
     turn.set("login_step", None)
     turn.say("utter_logged_in", first_name=login["first_name"])
-    pending = turn.slot("pending_intent")
-    turn.set("pending_intent", None)
-    if pending in RESUME:
-        await RESUME[pending](turn)
-    if pending not in ("accept_offer", "decline_offer"):
-        await mention_open_offer(turn)
+    if login.get("reset_cancelled"):
+        turn.say("utter_reset_cancelled_by_login")
+    if login.get("choose_personal_code"):
+        turn.set("login_step", "choose_code")
+        turn.say("utter_choose_personal_code")
+        return
+    await after_login(turn)
+
+
+async def on_personal_code_step(turn: Turn) -> bool:
+    """Handles a message at a step that waits for a personal code; False at any other step."""
+    step = turn.slot("login_step")
+    if step == "personal_code":
+        if says_no_personal_code(turn):
+            await submit_personal_code(turn, None)
+        elif find_personal_code(turn):
+            await submit_personal_code(turn, find_personal_code(turn))
+        else:
+            turn.say("utter_ask_personal_code")
+    elif step in ("choose_code", "change_new"):
+        chosen = await choose_code(turn, find_personal_code(turn) or turn.text.strip())
+        if chosen and step == "choose_code":
+            await after_login(turn)
+    elif step == "change_old":
+        await confirm_old_code(turn, find_personal_code(turn) or "")
+    else:
+        return False
+    return True
 
 
 class ActionLogin(TurnAction):
@@ -90,6 +126,9 @@ class ActionLogin(TurnAction):
         return "action_login"
 
     async def act(self, turn: Turn) -> None:
+        if turn.slot("login_step") == "personal_code" and says_no_personal_code(turn):
+            await submit_personal_code(turn, None)  # "ny": a first login, not a new start
+            return
         if turn.logged_in:
             try:
                 await portal.me(turn.conversation)
@@ -108,20 +147,24 @@ class ActionLogin(TurnAction):
 
 
 class ActionInform(TurnAction):
-    """Digits typed during login: a fødselsnummer or a one-time code."""
+    """Digits typed during login: a fødselsnummer, a personal code or a one-time code."""
 
     def name(self) -> str:
         return "action_inform"
 
     async def act(self, turn: Turn) -> None:
-        fnr, code = find_fnr(turn), find_code(turn)
-        if fnr:
+        fnr, step = find_fnr(turn), turn.slot("login_step")
+        if fnr and step == "reset_fnr":
+            await submit_reset(turn, fnr)
+        elif fnr:
             await submit_fnr(turn, fnr)
-        elif code:
-            await submit_code(turn, code)
-        elif turn.slot("login_step") == "otp_code":
+        elif await on_personal_code_step(turn):
+            return
+        elif find_code(turn):
+            await submit_code(turn, find_code(turn))
+        elif step == "otp_code":
             turn.say("utter_ask_otp")
-        elif turn.slot("login_step") == "fnr" or re.search(r"\d{5,}", turn.text):
+        elif step in ("fnr", "reset_fnr") or re.search(r"\d{5,}", turn.text):
             turn.say("utter_invalid_fnr")
         else:
             turn.say("utter_ask_rephrase")
@@ -132,6 +175,9 @@ class ActionLogout(TurnAction):
         return "action_logout"
 
     async def act(self, turn: Turn) -> None:
+        if turn.slot("login_step") == "personal_code" and says_no_personal_code(turn):
+            await submit_personal_code(turn, None)  # "ny": a first login, not a new start
+            return
         if turn.logged_in:
             try:
                 await portal.logout(turn.conversation)

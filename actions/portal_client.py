@@ -14,7 +14,7 @@ from portal import correlation
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = float(os.environ.get("PORTAL_TIMEOUT_SECONDS", "4"))
-# Code requests answer no sooner than this, known number or not; awaited, holding no thread.
+# Login steps answer no sooner than this, known number or not; awaited, holding no thread.
 LOGIN_FLOOR_SECONDS = float(os.environ.get("LOGIN_RESPONSE_FLOOR_MS", "300")) / 1000
 
 
@@ -93,20 +93,48 @@ class PortalClient:
         return body or {}
 
     # Login
-    async def request_code(self, fnr: str, conversation: Conversation) -> None:
+    async def _floored(self, method: str, path: str, **kwargs: Any) -> Dict[str, Any]:
+        """A login request answered no sooner than the floor, whoever the number is."""
         started = asyncio.get_running_loop().time()
         try:
-            await self.request("POST", "/api/v1/login/code", json={
-                "fnr": fnr, "channel": conversation.channel,
-                "conversation_id": conversation.conversation_id})
+            return await self.request(method, path, **kwargs)
         finally:
             elapsed = asyncio.get_running_loop().time() - started
             await asyncio.sleep(max(0.0, self.login_floor - elapsed))
+
+    async def start_login(self, fnr: str, conversation: Conversation) -> None:
+        await self._floored("POST", "/api/v1/login/start", json={
+            "fnr": fnr, "channel": conversation.channel,
+            "conversation_id": conversation.conversation_id})
+
+    async def request_code(self, personal_code: Optional[str],
+                           conversation: Conversation) -> None:
+        await self._floored("POST", "/api/v1/login/code", json={
+            "personal_code": personal_code, "channel": conversation.channel,
+            "conversation_id": conversation.conversation_id})
 
     async def verify_code(self, code: str, conversation: Conversation) -> Dict[str, Any]:
         return await self.request("POST", "/api/v1/login/verify", json={
             "code": code, "channel": conversation.channel,
             "conversation_id": conversation.conversation_id})
+
+    # The personal code
+    async def confirm_personal_code(self, conversation: Conversation, code: str) -> None:
+        await self.request("POST", "/api/v1/me/personal-code/confirm", conversation,
+                           json={"code": code})
+
+    async def choose_personal_code(self, conversation: Conversation, code: str) -> None:
+        await self.request("PUT", "/api/v1/me/personal-code", conversation, json={"code": code})
+
+    async def request_code_reset(self, fnr: str, conversation: Conversation) -> None:
+        await self._floored("POST", "/api/v1/login/personal-code/reset", json={
+            "fnr": fnr, "channel": conversation.channel,
+            "conversation_id": conversation.conversation_id})
+
+    async def cancel_code_reset(self, conversation: Conversation) -> bool:
+        answer = await self.request("POST", "/api/v1/login/personal-code/reset/cancel", json={
+            "channel": conversation.channel, "conversation_id": conversation.conversation_id})
+        return bool(answer.get("cancelled"))
 
     async def me(self, conversation: Conversation) -> Dict[str, Any]:
         return await self.request("GET", "/api/v1/me", conversation)

@@ -1,10 +1,11 @@
-"""Removing fødselsnumre, one-time codes and phone numbers from text, events and log lines."""
+"""Removing fødselsnumre, one-time codes, personal codes and phone numbers from text, events and
+log lines."""
 from __future__ import annotations
 
 from typing import Any, Dict
 
 from portal import logredact
-from portal.privacy import CODE_MARK, FNR_MARK, redact_text
+from portal.privacy import CODE_MARK, FNR_MARK, redact_citizen_text, redact_text
 
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
 # Slots whose values are needed as they are on the next turn and hold no personal data.
@@ -13,9 +14,10 @@ KEPT_SLOTS = {"letter_ids"}
 
 
 def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:
+    """What the citizen wrote, as NLU read it: personal codes (4-8 digits) masked too."""
     parse_data = dict(parse_data)
     if isinstance(parse_data.get("text"), str):
-        parse_data["text"] = redact_text(parse_data["text"])
+        parse_data["text"] = redact_citizen_text(parse_data["text"])
     entities = []
     for entity in parse_data.get("entities") or []:
         entity = dict(entity)
@@ -23,7 +25,7 @@ def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:
         if name in SECRET_ENTITIES:
             entity["value"] = SECRET_ENTITIES[name]
         elif isinstance(entity.get("value"), str):
-            entity["value"] = redact_text(entity["value"])
+            entity["value"] = redact_citizen_text(entity["value"])
         entities.append(entity)
     parse_data["entities"] = entities
     return parse_data
@@ -33,7 +35,9 @@ def redact_event(event: Dict[str, Any]) -> Dict[str, Any]:
     """A copy of a serialised Rasa event with personal data masked."""
     event = dict(event)
     kind = event.get("event")
-    if kind in ("user", "bot") and isinstance(event.get("text"), str):
+    if kind == "user" and isinstance(event.get("text"), str):
+        event["text"] = redact_citizen_text(event["text"])
+    if kind == "bot" and isinstance(event.get("text"), str):
         event["text"] = redact_text(event["text"])
     if kind == "user" and isinstance(event.get("parse_data"), dict):
         event["parse_data"] = _redact_parse_data(event["parse_data"])

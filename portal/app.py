@@ -37,16 +37,16 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     apifairy.init_app(app)
 
     from portal.api import dev, dispatch, erasure, errors, handoffs, health, invoices
-    from portal.api import json_body, letters, login, offers, preferences, properties
-    from portal.api import reports
+    from portal.api import json_body, letters, login, offers, personal_code, preferences
+    from portal.api import properties, reports
 
     from portal.api import metrics as metrics_api
 
     errors.register(app)
     json_body.register(app)
     metrics_api.register(app)
-    for module in (health, login, preferences, letters, offers, invoices, properties, handoffs,
-                   dispatch, reports, erasure):
+    for module in (health, login, personal_code, preferences, letters, offers, invoices,
+                   properties, handoffs, dispatch, reports, erasure):
         app.register_blueprint(module.bp)
     from portal.api import conversations
     from portal.webhooks import twilio

@@ -116,6 +116,7 @@ class Settings:
     otp_codes_per_source_per_hour: int = 20
     otp_codes_global_per_minute: int = 60
     otp_codes_global_per_hour: int = 1000
+    personal_code_reset_hours: int = 24  # a forgotten personal code is reset after this wait
     max_body_bytes: int = 64 * 1024
     public_base_url: str = "http://127.0.0.1:8000"  # where Twilio reaches the portal
     gateway_token: str = ""  # the Rasa-side channels and the turn workers
@@ -226,6 +227,7 @@ class Settings:
             otp_codes_per_source_per_hour=int(env.get("OTP_CODES_PER_SOURCE_PER_HOUR", "20")),
             otp_codes_global_per_minute=int(env.get("OTP_CODES_GLOBAL_PER_MINUTE", "60")),
             otp_codes_global_per_hour=int(env.get("OTP_CODES_GLOBAL_PER_HOUR", "1000")),
+            personal_code_reset_hours=int(env.get("PERSONAL_CODE_RESET_HOURS", "24")),
             public_base_url=(env.get("PUBLIC_BASE_URL")
                              or f"http://127.0.0.1:{env.get('PORTAL_PORT', '8000')}").rstrip("/"),
             gateway_token=secret("GATEWAY_TOKEN"),

@@ -46,6 +46,12 @@ def normalize_fnr(value: object, *, allow_synthetic: bool) -> str:
     return number
 
 
+def birth_date(fnr: str) -> date:
+    """The birth date an 11-digit fødselsnummer (or D-number, or synthetic test number) holds."""
+    dated = _synthetic_to_real_month(fnr) if int(fnr[2:4]) > 80 else fnr
+    return fodselsnummer.get_birth_date(dated)
+
+
 def is_valid_fnr(value: object, *, allow_synthetic: bool) -> bool:
     try:
         normalize_fnr(value, allow_synthetic=allow_synthetic)

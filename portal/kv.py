@@ -22,6 +22,8 @@ class KeyValueStore(Protocol):
 
     def take_attempt(self, keys: "AttemptKeys", rules: "AttemptRules") -> "Attempt": ...
 
+    def refund_attempt(self, keys: "AttemptKeys", rules: "AttemptRules") -> None: ...
+
 
 @dataclass(frozen=True)
 class AttemptKeys:
@@ -41,6 +43,9 @@ class AttemptRules:
     lock_seconds: int
     failure_memory: int
     tries_ttl: int
+    # After this many failures in a row the account stays locked for the failure memory:
+    # another way in (ID-porten, which clears the failures) is needed (NIST SP 800-63B: <= 100).
+    close_after: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,15 +121,31 @@ class MemoryStore:
                     return Attempt(outcome, max(1, int(item[1] - self._now() + 0.999)))
             failures = self._incr(keys.failures, rules.failure_memory)
             tries = self._incr(keys.tries, rules.tries_ttl)
-            if failures >= rules.lock_after:
+            if rules.close_after and failures >= rules.close_after:
+                self._data[keys.lock] = ("1", self._now() + rules.failure_memory)
+            elif failures >= rules.lock_after:
                 self._data[keys.lock] = ("1", self._now() + rules.lock_seconds)
             elif backoff_seconds(failures, rules):
                 self._data[keys.backoff] = ("1", self._now() + backoff_seconds(failures, rules))
             return Attempt("allowed", 0, failures, tries)
 
+    def refund_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> None:
+        """Takes back the failure a guess counted once it proved right, with the back-off or
+        lock that count alone set (never below zero), all under the one lock."""
+        with self._lock:
+            item = self._live(keys.failures)
+            if not item or int(item[0]) <= 0:
+                return
+            failures = int(item[0]) - 1
+            self._data[keys.failures] = (str(failures), item[1])
+            if failures <= rules.free_failures:
+                self._data.pop(keys.backoff, None)
+            if failures < rules.lock_after:
+                self._data.pop(keys.lock, None)
+
 
 # KEYS: lock, backoff, failures, tries. ARGV: free failures, max back-off, lock after,
-# lock seconds, failure memory, tries TTL. The same steps as MemoryStore.take_attempt, atomic.
+# lock seconds, failure memory, tries TTL, close after (0: never). The same steps as MemoryStore.take_attempt, atomic.
 TAKE_ATTEMPT = """
 for i, outcome in ipairs({'locked', 'backoff'}) do
   local left = redis.call('TTL', KEYS[i])
@@ -134,13 +155,25 @@ local failures = redis.call('INCR', KEYS[3])
 if failures == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
 local tries = redis.call('INCR', KEYS[4])
 if tries == 1 then redis.call('EXPIRE', KEYS[4], ARGV[6]) end
-local free, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
-if failures >= tonumber(ARGV[3]) then
+local free, cap, close = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[7])
+if close > 0 and failures >= close then
+  redis.call('SET', KEYS[1], '1', 'EX', ARGV[5])
+elseif failures >= tonumber(ARGV[3]) then
   redis.call('SET', KEYS[1], '1', 'EX', ARGV[4])
 elseif failures > free then
   redis.call('SET', KEYS[2], '1', 'EX', math.floor(math.min(cap, 2 ^ math.min(failures - free, 30))))
 end
 return {'allowed', 0, failures, tries}
+"""
+
+# KEYS: failures, backoff, lock. ARGV: free failures, lock after. As MemoryStore.refund_attempt.
+REFUND_ATTEMPT = """
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures <= 0 then return 0 end
+failures = redis.call('DECR', KEYS[1])
+if failures <= tonumber(ARGV[1]) then redis.call('DEL', KEYS[2]) end
+if failures < tonumber(ARGV[2]) then redis.call('DEL', KEYS[3]) end
+return failures
 """
 
 
@@ -151,13 +184,19 @@ class RedisStore:
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=2)
         self.prefix = prefix
         self._take_attempt = self.client.register_script(TAKE_ATTEMPT)
+        self._refund_attempt = self.client.register_script(REFUND_ATTEMPT)
 
     def take_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> Attempt:
         outcome, left, failures, tries = self._take_attempt(
             keys=[self.prefix + k for k in (keys.lock, keys.backoff, keys.failures, keys.tries)],
             args=[rules.free_failures, rules.max_backoff, rules.lock_after, rules.lock_seconds,
-                  rules.failure_memory, rules.tries_ttl])
+                  rules.failure_memory, rules.tries_ttl, rules.close_after])
         return Attempt(outcome, int(left), int(failures), int(tries))
+
+    def refund_attempt(self, keys: AttemptKeys, rules: AttemptRules) -> None:
+        self._refund_attempt(keys=[self.prefix + k for k in (keys.failures, keys.backoff,
+                                                             keys.lock)],
+                             args=[rules.free_failures, rules.lock_after])
 
     def get(self, key: str) -> Optional[str]:
         return self.client.get(self.prefix + key)

@@ -8,9 +8,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text, redact_text
 
 _FORMATTER = logging.Formatter()
+# Fields of Rasa's debug log holding what a citizen wrote (the parsed text, the rule policy's
+# and memoization's states). Rasa renders its structlog events into the record's message, so a
+# line naming one of them loses personal codes (4-8 digits) too.
+CITIZEN_TEXT_FIELDS = ("parse_data_text", "current_states", "tracker_states")
+
+
+def _redact_message(message: str) -> str:
+    if any(field in message for field in CITIZEN_TEXT_FIELDS):
+        return redact_citizen_text(message)
+    return redact_text(message)
 _MARKER = "_assistant_redacting"
 
 
@@ -21,7 +31,7 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
     except Exception:  # a broken format string: logging reports it itself later
         message = None
     if message is not None:
-        record.msg, record.args = redact_text(message), None
+        record.msg, record.args = _redact_message(message), None
     if record.exc_info:
         # Formatters reuse exc_text when there is one; drop exc_info so none re-renders it.
         record.exc_text = _FORMATTER.formatException(record.exc_info)

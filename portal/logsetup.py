@@ -17,12 +17,14 @@ from typing import Any, Dict, Mapping, Optional
 import structlog
 
 from portal import logredact
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text, redact_text
 
 FORMATS = ("json", "text")
 _HANDLER_MARK = "_assistant_structured"
 # Fields our own processors add, never personal data; everything else is redacted.
 OWN_FIELDS = ("timestamp", "level", "logger", "process", "pid", "correlation_id")
+# Fields holding what a citizen wrote: personal codes (4-8 digits) are masked there too.
+CITIZEN_TEXT_FIELDS = logredact.CITIZEN_TEXT_FIELDS
 
 
 def log_format(env: Mapping[str, str] = os.environ) -> str:
@@ -34,20 +36,21 @@ def log_format(env: Mapping[str, str] = os.environ) -> str:
     return "text" if environment in ("demo", "test") else "json"
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: Any, redact=redact_text) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return redact(value)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: _redact_value(v, redact) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_redact_value(v) for v in value]
+        return [_redact_value(v, redact) for v in value]
     return value
 
 
 def redact_fields(_logger: Any, _name: str, event: Dict[str, Any]) -> Dict[str, Any]:
     """structlog processor: every string field, nested ones too, is redacted."""
-    return {key: value if key in OWN_FIELDS else _redact_value(value)
-            for key, value in event.items()}
+    return {key: value if key in OWN_FIELDS else
+            _redact_value(value, redact_citizen_text if key in CITIZEN_TEXT_FIELDS
+                          else redact_text) for key, value in event.items()}
 
 
 def _add_process(process: str):

@@ -123,6 +123,20 @@ class Citizen(Base):
         return self.name.split()[0]
 
 
+class PersonalCode(Base):
+    """A citizen's personal code (the SMS-code login's second factor): an argon2 hash, and a
+    pending reset that takes effect at `reset_due_at` unless cancelled."""
+
+    __tablename__ = "personal_codes"
+
+    citizen_id: Mapped[int] = Column(ForeignKey("citizens.id", ondelete="CASCADE"),
+                                     primary_key=True)
+    code_hash: Mapped[str] = Column(String(255), nullable=False)
+    set_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+    reset_requested_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+    reset_due_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
+
+
 class Letter(Base):
     __tablename__ = "letters"
     __table_args__ = (

@@ -20,6 +20,7 @@ from actions.kindergarten import ActionAnswerOffer
 from actions.language import ActionChooseLanguage
 from actions.letters import ActionListLetters, ActionReadLetter
 from actions.login import ActionInform, ActionLogin, ActionLogout
+from actions.personal_code import ActionChangePersonalCode, ActionForgotPersonalCode
 from actions.portal_client import portal
 from actions.properties import ActionListProperties
 from actions.slots import ValidateSlotMappings
@@ -34,6 +35,8 @@ ACTIONS = {
     "show_paid_invoices": ActionListInvoices, "human_handoff": ActionHandoff,
     "nlu_fallback": ActionFallback, "check_properties": ActionListProperties,
     "choose_language": ActionChooseLanguage, "delete_conversation": ActionAskDeleteConversation,
+    "no_personal_code": ActionInform, "change_personal_code": ActionChangePersonalCode,
+    "forgot_personal_code": ActionForgotPersonalCode,
 }
 
 

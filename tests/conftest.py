@@ -41,6 +41,8 @@ AISHA = "23867830189"
 PER = "07896221021"
 NINA = "30819548001"
 UNKNOWN = "11928824014"
+# The demo citizens' personal codes (portal/demo/citizens.yaml); Per and Nina have none.
+PERSONAL_CODES = {KARI: "2580", OLA: "4711", AISHA: "8642"}
 
 
 @pytest.fixture(scope="session")

@@ -77,11 +77,12 @@ class RunningAssistant:
             load_demo(db, portal.settings, now=portal.clock.now())
             db.commit()
         portal.engine.dispose()
-        if self.runtime.settings.redis_url:  # the login limits count per day, not per test
+        if self.runtime.settings.redis_url:  # the login limits and failures the tests ran up
             import redis
 
+            # The portal's store prefixes its keys (portal/kv.py RedisStore).
             store = redis.Redis.from_url(self.runtime.settings.redis_url)
-            for key in store.scan_iter("otp:limit:*"):
+            for key in store.scan_iter("assistant:otp:*"):
                 store.delete(key)
             store.close()
 

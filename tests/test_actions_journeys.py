@@ -7,7 +7,7 @@ from portal.config import Settings
 from portal.models import Channel, KindergartenOffer, Letter, OfferStatus, OutboundSms
 from portal.sms.outbox import open_body
 from tests.bot_harness import BotConversation
-from tests.conftest import KARI, UNKNOWN
+from tests.conftest import KARI, PERSONAL_CODES, UNKNOWN
 
 EMMA = KindergartenOffer.child_name == "Emma Nordmann"
 
@@ -42,6 +42,7 @@ def logged_in(db, actions_portal, fnr=KARI, mobile="+4791234567", resume=None):
     else:
         bot.say("logg inn", "login")
     bot.say(fnr, "inform", {"fnr": fnr})
+    bot.say(PERSONAL_CODES[fnr], "inform")
     bot.say(latest_code(db, mobile), "inform", {"otp_code": latest_code(db, mobile)})
     return bot
 
@@ -50,7 +51,9 @@ def test_login_then_letters_then_read(db, demo, actions_portal):
     bot = BotConversation("conv-1")
     assert "fødselsnummer" in bot.texts(bot.say("logg inn", "login"))
     reply = bot.texts(bot.say("148385 42035", "inform", {"fnr": "148385 42035"}))
-    assert "Hvis nummeret er registrert" in reply
+    assert "personlige koden" in reply and bot.slots["login_step"] == "personal_code"
+    reply = bot.texts(bot.say("2580", "inform"))
+    assert "Hvis fødselsnummeret og den personlige koden stemmer" in reply
     assert bot.slots["login_step"] == "otp_code"
     code = latest_code(db, "+4791234567")
     reply = bot.texts(bot.say(code, "inform", {"otp_code": code}))
@@ -107,6 +110,9 @@ def test_unknown_number_gets_the_same_reply_and_no_sms(db, demo, actions_portal)
     reply_known = known.texts(known.say(KARI, "inform", {"fnr": KARI}))
     reply_unknown = unknown.texts(unknown.say(UNKNOWN, "inform", {"fnr": UNKNOWN}))
     assert reply_known == reply_unknown
+    reply_known = known.texts(known.say("2580", "inform"))
+    reply_unknown = unknown.texts(unknown.say("2580", "inform"))
+    assert reply_known == reply_unknown
     assert fresh(db, count) == sms_before + 1
     # A guessed code for the unknown number is "wrong", exactly as for a known one.
     wrong_unknown = unknown.texts(unknown.say("123456", "inform", {"otp_code": "123456"}))
@@ -148,6 +154,7 @@ def test_the_channel_comes_from_the_conversation_id_not_the_input_channel(
     web = BotConversation("shared", channel="webchat")
     web.say("logg inn", "login")
     web.say(KARI, "inform", {"fnr": KARI})
+    web.say("2580", "inform")
     web.say(latest_code(db, "+4791234567"), "inform",
             {"otp_code": latest_code(db, "+4791234567")})
     assert web.slots["logged_in"] is True

@@ -42,7 +42,7 @@ def test_open_is_idempotent_and_keys_must_match_the_channel(db):
 
 def test_a_citizen_message_is_redacted_before_storage_and_recorded_once(db):
     conv = web_conversation(db)
-    text = f"mitt fnr er {KARI}, ring 912 34 567, koden 123456"
+    text = f"mitt fnr er {KARI}, ring 912 34 567, koden 123456, personlig kode 2580"
     first = service.record_citizen_message(db, conv, text, T0, external_id="m-1")
     db.commit()
     again = service.record_citizen_message(db, conv, text, T0 + timedelta(seconds=5),
@@ -51,8 +51,9 @@ def test_a_citizen_message_is_redacted_before_storage_and_recorded_once(db):
     assert first.new and not again.new and again.message.id == first.message.id
     assert first.route == service.BOT
     stored = db.execute(select(TranscriptMessage.text)).scalars().all()
-    assert stored == ["mitt fnr er [fødselsnummer], ring [telefon], koden [kode]"]
-    assert KARI not in stored[0] and "123456" not in stored[0]
+    assert stored == ["mitt fnr er [fødselsnummer], ring [telefon], koden [kode], "
+                      "personlig kode [kode]"]
+    assert KARI not in stored[0] and "123456" not in stored[0] and "2580" not in stored[0]
 
 
 def test_prediction_keeps_entity_names_only(db):

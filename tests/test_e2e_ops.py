@@ -13,7 +13,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import KARI, KARI_MOBILE
+from tests.conftest import KARI, KARI_MOBILE, PERSONAL_CODES
 from tests.test_e2e_sms import Phone, db_row, sid
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,8 @@ def test_every_process_counts_a_conversation(production_stack):
     stack.reset_demo()
     before = scrape_all(stack)
     kari.send("logg inn", "fødselsnummer")
-    kari.send(KARI, "Hvis nummeret er registrert")
+    kari.send(KARI, "personlige koden")
+    kari.send(PERSONAL_CODES[KARI], "Hvis fødselsnummeret")
     deadline = time.monotonic() + 30
     while True:  # the SMS worker counts a send right after Twilio accepted it
         after = scrape_all(stack)
@@ -125,11 +126,12 @@ def test_one_sms_is_followed_through_every_process_by_its_correlation_id(product
     stack, kari = production_stack, Phone(production_stack, KARI_MOBILE)
     stack.reset_demo()
     kari.send("logg inn", "fødselsnummer")
+    kari.send(KARI, "personlige koden")
     message = sid()
     before = len(stack.sms_to(KARI_MOBILE))
-    assert stack.post_sms(KARI_MOBILE, KARI, message).status_code == 200
+    assert stack.post_sms(KARI_MOBILE, PERSONAL_CODES[KARI], message).status_code == 200
     stack.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)
-    stack.wait_for_sms(KARI_MOBILE, "Hvis nummeret er registrert", after=before)
+    stack.wait_for_sms(KARI_MOBILE, "Hvis fødselsnummeret", after=before)
     (correlation_id,) = db_row(e2e_pg_url, "SELECT correlation_id FROM inbound_sms "
                                "WHERE message_sid = :sid", sid=message)
     assert re.fullmatch(r"[0-9a-f]{32}", correlation_id)

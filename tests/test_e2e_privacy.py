@@ -6,7 +6,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import KARI, KARI_MOBILE
+from tests.conftest import KARI, KARI_MOBILE, PERSONAL_CODES
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +16,8 @@ PHONE = "91234567"
 def secrets_in(blob: str, code: str) -> list:
     found = []
     for label, pattern in (("fnr", KARI), ("fnr with space", "148385 42035"),
-                           ("code", code), ("phone", PHONE)):
+                           ("code", code), ("phone", PHONE),
+                           ("personal code", f"kode {PERSONAL_CODES[KARI]}")):
         if pattern in blob:
             found.append(label)
     return found
@@ -27,8 +28,9 @@ def test_login_leaves_no_secret_in_tracker_store_or_logs(production_stack, e2e_p
     sender = "privacy-kari"
     production_stack.reset_demo()
     bot.rest(sender, "logg inn")
-    before = len(bot.sms_to(KARI_MOBILE))
     bot.rest(sender, "fødselsnummeret mitt er 148385 42035")
+    before = len(bot.sms_to(KARI_MOBILE))
+    bot.rest(sender, f"personlig kode {PERSONAL_CODES[KARI]}")
     sms = bot.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)
     code = re.search(r"\b(\d{6})\b", sms["body"]).group(1)
     reply = bot.rest(sender, f"koden er {code}")

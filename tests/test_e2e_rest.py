@@ -4,7 +4,7 @@ import re
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import KARI, KARI_MOBILE
+from tests.conftest import KARI, KARI_MOBILE, PERSONAL_CODES
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,10 @@ def test_kari_logs_in_reads_accepts_and_checks_invoices(production_stack, e2e_pg
     production_stack.reset_demo()
     sender = "e2e-kari"
     assert "fødselsnummer" in texts(bot.rest(sender, "Hei, jeg vil logge inn"))
+    assert "personlige koden" in texts(bot.rest(sender, KARI))
     before = len(bot.sms_to(KARI_MOBILE))
-    assert "Hvis nummeret er registrert" in texts(bot.rest(sender, KARI))
+    assert "Hvis fødselsnummeret og den personlige koden stemmer" in texts(
+        bot.rest(sender, PERSONAL_CODES[KARI]))
     code = code_from([bot.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)])
     reply = texts(bot.rest(sender, code))
     assert "Kari" in reply and "Solstrålen barnehage" in reply

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.conftest import KARI, KARI_MOBILE
+from tests.conftest import KARI, KARI_MOBILE, PER, PERSONAL_CODES
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +25,11 @@ class Phone:
 
     def __init__(self, stack, number):
         self.stack, self.number = stack, number
+        self.sent = 0  # inbound SMS this phone has texted
 
     def send(self, body, expect, **options):
         """Texts `body` and waits for the reply containing `expect`."""
+        self.sent += 1
         before = len(self.stack.sms_to(self.number))
         response = self.stack.post_sms(self.number, body, options.pop("message_sid", sid()),
                                        **options)
@@ -48,8 +50,9 @@ def test_kari_over_sms_logs_in_reads_accepts_and_gets_a_notice(production_stack,
     stack, kari = production_stack, Phone(production_stack, KARI_MOBILE)
     production_stack.reset_demo()
     assert "fødselsnummer" in kari.send("logg inn", "fødselsnummer")
+    assert "INGEN" in kari.send(KARI, "personlige koden")
     before = len(stack.sms_to(KARI_MOBILE))
-    kari.send(KARI, "Hvis nummeret er registrert")
+    kari.send(PERSONAL_CODES[KARI], "Hvis fødselsnummeret og den personlige koden stemmer")
     code = re.search(r"\b(\d{6})\b",
                      stack.wait_for_sms(KARI_MOBILE, "Engangskoden", after=before)["body"])[1]
     assert "Kari" in kari.send(code, "Hei, Kari")
@@ -63,6 +66,9 @@ def test_kari_over_sms_logs_in_reads_accepts_and_gets_a_notice(production_stack,
     kari.send("JA", "Du har takket ja")
     assert db_row(e2e_pg_url, "SELECT status, answered_via FROM kindergarten_offers "
                   "WHERE child_name = 'Emma Nordmann'") == ("ACCEPTED", "sms")
+    # From "logg inn" to an accepted place: logg inn, fødselsnummer, personal code, SMS code,
+    # brev, les 1, takk ja, JA.
+    assert kari.sent == 8
 
     assert "3 315,00 kr" in kari.send("faktura", "3 315,00 kr")
 
@@ -96,12 +102,59 @@ def test_kari_over_sms_logs_in_reads_accepts_and_gets_a_notice(production_stack,
     texts = [r.text for r in rows]
     assert all(KARI not in t and code not in t for t in texts)
     assert "[fødselsnummer]" in texts and "[kode]" in texts
+    assert all(f"kode {PERSONAL_CODES[KARI]}" not in t and t != PERSONAL_CODES[KARI]
+               for t in texts)
     inbound = [r for r in rows if r.direction == "in"]
-    assert [r.text for r in inbound][:2] == ["logg inn", "[fødselsnummer]"]
+    assert [r.text for r in inbound][:4] == ["logg inn", "[fødselsnummer]", "[kode]", "[kode]"]
     assert inbound[0].intent == "login" and inbound[1].entities == ["fnr"]
     replies = [r for r in rows if r.author == "bot"]
     assert replies and [r for r in replies if not r.action] == []
     assert {r.status for r in replies} <= {"queued", "sent", "delivered"}
+
+
+PER_MOBILE = "+4741234000"
+
+
+def test_per_s_first_sms_login_chooses_a_personal_code_then_needs_it(production_stack,
+                                                                   e2e_pg_url):
+    stack, per = production_stack, Phone(production_stack, PER_MOBILE)
+    stack.reset_demo()
+    per.send("logg inn", "fødselsnummer")
+    per.send(PER, "personlige koden")
+    before = len(stack.sms_to(PER_MOBILE))
+    per.send("INGEN", "Hvis fødselsnummeret")
+    code = re.search(r"\b(\d{6})\b",
+                     stack.wait_for_sms(PER_MOBILE, "Engangskoden", after=before)["body"])[1]
+    assert "Velg en personlig kode" in per.send(code, "Velg en personlig kode")
+    assert "rekke" in per.send("1234", "rekke")
+    per.send("5173", "er lagret")
+    per.send("logg ut", "logget ut")
+    # Now the code is needed: a wrong one sends no SMS, the right one does.
+    per.send("logg inn", "fødselsnummer")
+    per.send(PER, "personlige koden")
+    before = len(stack.sms_to(PER_MOBILE))
+    per.send("9999", "Hvis fødselsnummeret")
+    time.sleep(2)
+    assert not [m for m in stack.sms_to(PER_MOBILE)[before:] if "Engangskoden" in m["body"]]
+    per.send("logg inn", "fødselsnummer")
+    per.send(PER, "personlige koden")
+    before = len(stack.sms_to(PER_MOBILE))
+    per.send("5173", "Hvis fødselsnummeret")
+    stack.wait_for_sms(PER_MOBILE, "Engangskoden", after=before)
+
+
+def test_a_reset_asked_for_over_sms_is_cancelled_by_avbryt_from_the_phone(production_stack,
+                                                                          e2e_pg_url):
+    stack, kari = production_stack, Phone(production_stack, KARI_MOBILE)
+    stack.reset_demo()
+    kari.send("glemt personlig kode", "fødselsnummer")
+    before = len(stack.sms_to(KARI_MOBILE))
+    assert "AVBRYT" in kari.send(KARI, "24 timer")
+    notice = stack.wait_for_sms(KARI_MOBILE, "nullstille den personlige koden", after=before)
+    assert "Svar AVBRYT" in notice["body"]
+    assert "avbrutt" in kari.send("AVBRYT", "avbrutt")
+    assert db_row(e2e_pg_url, "SELECT reset_due_at FROM personal_codes WHERE citizen_id = "
+                  "(SELECT id FROM citizens WHERE fnr = :f)", f=KARI) == (None,)
 
 
 def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(production_stack,

@@ -5,7 +5,7 @@ import shutil
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import KARI
+from tests.conftest import KARI, PERSONAL_CODES
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,9 @@ def test_login_and_read_a_letter_with_the_keyboard(page, embedded_stack):
     send(page, "logg inn")
     expect(log).to_contain_text("fødselsnummer")
     send(page, KARI)
-    expect(log).to_contain_text("Hvis nummeret er registrert")
+    expect(log).to_contain_text("personlige koden")
+    send(page, PERSONAL_CODES[KARI])
+    expect(log).to_contain_text("Hvis fødselsnummeret og den personlige koden stemmer")
     code = None
     for _ in range(20):
         messages = embedded_stack.sms_to("+4791234567")
@@ -86,7 +88,9 @@ def test_the_web_chat_writes_a_masked_transcript_through_the_portal(page, embedd
     send(page, "logg inn")
     expect(log).to_contain_text("fødselsnummer")
     send(page, KARI)
-    expect(log).to_contain_text("Hvis nummeret er registrert")
+    expect(log).to_contain_text("personlige koden")
+    send(page, PERSONAL_CODES[KARI])
+    expect(log).to_contain_text("Hvis fødselsnummeret og den personlige koden stemmer")
     portal = Portal(embedded_stack.runtime.settings, Clock())
     with portal.sessions() as db:
         conv = service.find_conversation(db, Channel.WEBCHAT, conversation_key(page))
@@ -94,11 +98,11 @@ def test_the_web_chat_writes_a_masked_transcript_through_the_portal(page, embedd
                 for m in service.transcript(db, conv)]
     portal.close()
     citizen = [r for r in rows if r[1] == "citizen"]
-    assert [r[2] for r in citizen] == ["logg inn", "[fødselsnummer]"]
+    assert [r[2] for r in citizen] == ["logg inn", "[fødselsnummer]", "[kode]"]
     assert citizen[0][3] == "login" and citizen[1][4] == ["fnr"]
     bot = [r for r in rows if r[1] == "bot"]
     assert bot and all(r[5] and r[6] == "delivered" for r in bot)
-    assert all(KARI not in r[2] for r in rows)
+    assert all(KARI not in r[2] and PERSONAL_CODES[KARI] not in r[2] for r in rows)
 
 
 def test_a_person_takes_over_the_web_chat_live_and_hands_back(page, embedded_stack):

@@ -101,6 +101,25 @@ def test_login_opens_a_session_bound_to_the_web_chat_conversation(portal_url, id
     assert success.detail["acr"] == "idporten-loa-substantial"
 
 
+def test_an_id_porten_login_asks_no_personal_code_and_reopens_a_closed_sms_login(
+        portal_url, idp, db, settings):
+    """ID-porten is two-factor already: no personal code; and after 100 failed guesses it is
+    the other way in that opens the SMS-code login again."""
+    from portal.kv import RedisStore
+    from portal.services import login
+
+    store = RedisStore(REDIS_URL)
+    account = login._digest(settings, "fnr", KARI)
+    store.set(f"otp:failures:{account}", "100", 3600)
+    store.set(f"otp:lock:{account}", "1", 3600)
+    idp.person = KARI
+    conversation_id, ticket = new_conversation()
+    done = requests.get(start(portal_url, ticket), allow_redirects=False, timeout=10)
+    assert done.status_code == 303 and len(sessions_of(db, conversation_id)) == 1
+    assert store.get(f"otp:failures:{account}") is None
+    assert store.get(f"otp:lock:{account}") is None
+
+
 @pytest.mark.parametrize("claims, message", [
     ({"nonce": "not-the-nonce-we-sent"}, "Vi kunne ikke bekrefte innloggingen"),
     ({"aud": "another-client"}, "Vi kunne ikke bekrefte innloggingen"),

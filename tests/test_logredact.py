@@ -134,3 +134,18 @@ def test_every_process_logs_no_form_in_clear(process, tmp_path):
     assert "done" in output and output.count("RuntimeError") >= len(FORMS)
     leaked = [form for form in FORMS if form in output]
     assert leaked == [], output
+
+
+def test_rasa_s_rendered_debug_lines_with_what_a_citizen_wrote_lose_personal_codes(redacting):
+    """Rasa renders its structlog events into the record's message before logging sees it."""
+    def emit(logger):
+        logger.warning('{"parse_data_text": "personlig kode 2580", "event": '
+                       '"processor.message.parse"}')
+        logger.warning("rule_policy.actions.find current_states=\n[state 1] user text: "
+                       "koden min er 31415926 | previous action name: action_listen")
+        logger.warning("Starting Rasa server on http://127.0.0.1:5005")
+
+    output = _render("rasa.core.processor", emit)
+    assert "2580" not in output and "31415926" not in output
+    assert "personlig kode [kode]" in output
+    assert "127.0.0.1:5005" in output  # other lines keep their figures

@@ -67,6 +67,18 @@ def test_text_lines_in_the_demo_are_readable_and_redacted(capture):
     assert "correlation_id=c0ffee0123456789" in line and MOBILE not in line
 
 
+def test_rasa_s_debug_fields_with_what_a_citizen_wrote_lose_personal_codes():
+    event = logsetup.redact_fields(None, "debug", {
+        "event": "rule_policy.actions.find", "parse_data_text": "personlig kode 2580",
+        "current_states": "[state 1] user text: personlig kode 2580 | previous action",
+        "tracker_states": [{"user": {"text": "koden min er 31415926"}}],
+        "port": "port 5005", "timestamp": "2026-12-02T03:00:00Z"})
+    assert event["parse_data_text"] == "personlig kode [kode]"
+    assert "2580" not in event["current_states"]
+    assert event["tracker_states"] == [{"user": {"text": "koden min er [kode]"}}]
+    assert event["port"] == "port 5005"  # other fields keep their figures
+
+
 def test_invalid_correlation_ids_are_not_taken():
     assert correlation.valid("short") is None
     assert correlation.valid("has spaces in it 123") is None

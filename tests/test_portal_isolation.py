@@ -174,8 +174,11 @@ def test_a_login_request_whose_id_is_not_of_its_channel_is_refused(client, app, 
 
     for channel, conversation in [("rest", "web-abc"), ("webchat", "sms-abc"),
                                   ("sms", "rest-x"), ("rest", "default"), ("webchat", "web-")]:
-        for path, body in [("/api/v1/login/code", {"fnr": KARI}),
-                           ("/api/v1/login/verify", {"code": "123456"})]:
+        for path, body in [("/api/v1/login/start", {"fnr": KARI}),
+                           ("/api/v1/login/code", {"personal_code": "2580"}),
+                           ("/api/v1/login/verify", {"code": "123456"}),
+                           ("/api/v1/login/personal-code/reset", {"fnr": KARI}),
+                           ("/api/v1/login/personal-code/reset/cancel", {})]:
             response = client.post(path, headers=service_headers, json={
                 **body, "channel": channel, "conversation_id": conversation})
             assert _error_code(response, 422) == "invalid_input", (path, channel, conversation)

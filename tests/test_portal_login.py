@@ -14,7 +14,9 @@ from portal.app import create_app
 from portal.models import AuditEvent, Channel, OutboundSms
 from portal.services import login
 from portal.sms.outbox import open_body
-from tests.conftest import AISHA, KARI, KARI_MOBILE, NINA, OLA, PER, REDIS_URL, UNKNOWN
+from tests.conftest import AISHA, KARI, KARI_MOBILE, NINA, OLA, PER, PERSONAL_CODES
+from tests.conftest import REDIS_URL, UNKNOWN
+from tests.login_helpers import request_code
 
 
 @pytest.fixture
@@ -38,9 +40,8 @@ def rest_id(conversation):
 
 
 def ask(client, headers, fnr, conversation=None, **extra):
-    return client.post("/api/v1/login/code", headers=headers, json={
-        "fnr": fnr, "channel": "rest",
-        "conversation_id": rest_id(conversation or f"c-{uuid.uuid4().hex[:8]}"), **extra})
+    return request_code(client, headers, fnr,
+                        rest_id(conversation or f"c-{uuid.uuid4().hex[:8]}"), **extra)
 
 
 def verify(client, headers, code, conversation):
@@ -181,7 +182,9 @@ def test_concurrent_guesses_meet_the_back_off(store_settings, clock, demo):
 
         def new_code(conversation):
             with portal.sessions() as db:
-                login.request_code(db, portal.store, portal.settings, OLA,
+                login.start(db, portal.store, portal.settings, OLA, channel=Channel.REST,
+                            conversation_id=conversation, now=clock.now())
+                login.request_code(db, portal.store, portal.settings, PERSONAL_CODES[OLA],
                                    channel=Channel.REST, conversation_id=conversation,
                                    now=clock.now())
 
@@ -213,8 +216,11 @@ def test_the_lock_is_taken_once_however_many_guess_at_once(store_settings, clock
         conversations = [f"lock-{n}" for n in range(10)]
         for conversation in conversations:  # ten challenges for one account
             with portal.sessions() as db:
-                login.request_code(db, portal.store, portal.settings, OLA, channel=Channel.REST,
-                                   conversation_id=conversation, now=clock.now())
+                login.start(db, portal.store, portal.settings, OLA, channel=Channel.REST,
+                            conversation_id=conversation, now=clock.now())
+                login.request_code(db, portal.store, portal.settings, PERSONAL_CODES[OLA],
+                                   channel=Channel.REST, conversation_id=conversation,
+                                   now=clock.now())
             clock.advance(minutes=3)
         portal.store.set(f"otp:failures:{account}", "19", 3600)
         barrier, outcomes = threading.Barrier(10), []

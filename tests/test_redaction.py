@@ -44,6 +44,27 @@ def test_user_event_text_parse_data_and_entities_are_masked():
     assert masked["parse_data"]["intent"]["name"] == "inform"
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("2580", "[kode]"), ("personlig kode 31415926", "personlig kode [kode]"),
+    ("koden min er 4711 takk", "koden min er [kode] takk"), ("les 12", "les 12"),
+    ("123", "123"), ("123456789", "123456789"),
+])
+def test_a_personal_code_a_citizen_writes_is_masked_in_events(text, expected):
+    from portal.privacy import redact_citizen_text
+
+    assert redact_citizen_text(text) == expected
+    event = UserUttered(text, {"name": "inform", "confidence": 0.9}, [],
+                        parse_data={"text": text, "intent": {"name": "inform"},
+                                    "entities": []})
+    masked = redact_event(event.as_dict())
+    assert masked["text"] == masked["parse_data"]["text"] == expected
+
+
+def test_the_bot_s_own_figures_are_not_masked_as_personal_codes():
+    masked = redact_event(BotUttered("Fristen er 1. august 2027.").as_dict())
+    assert masked["text"] == "Fristen er 1. august 2027."
+
+
 def test_no_slot_of_the_bot_holds_a_login_secret():
     from channels.redaction import KEPT_SLOTS
     from portal.config import PROJECT_ROOT

@@ -11,6 +11,7 @@ from portal.sms.sender import MASKED_BODY, SendPolicy, claim_due, drain
 from portal.sms.outbox import open_body
 from portal.sms.twilio_client import TwilioSender
 from tests.conftest import KARI, KARI_MOBILE
+from tests.login_helpers import request_code
 from tests.sms_fixtures import (MOBILE, add_sms, load_sms, sms_portal, sms_settings,  # noqa: F401
                                 status_receiver, twilio)
 
@@ -41,8 +42,7 @@ def test_a_code_is_sealed_at_rest_and_sent_in_clear(sms_portal, twilio):
 
 def test_the_demo_outbox_shows_sealed_codes(client, app, demo, service_headers):
     """Without Twilio the code waits in the dev outbox: sealed on disk, shown on the page."""
-    answer = client.post("/api/v1/login/code", headers=service_headers, json={
-        "fnr": KARI, "channel": "rest", "conversation_id": "rest-dev-outbox"})
+    answer = request_code(client, service_headers, KARI, "rest-dev-outbox")
     assert answer.status_code == 202
     portal = app.extensions["portal"]
     with portal.engine.connect() as conn:

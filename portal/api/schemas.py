@@ -192,8 +192,15 @@ class ConversationSchema(ma.Schema):
             raise ValidationError("Not a conversation of that channel.", "conversation_id")
 
 
-class CodeRequestSchema(ConversationSchema):
+class LoginStartSchema(ConversationSchema):
     fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class CodeRequestSchema(ConversationSchema):
+    personal_code = fields.String(load_default=None, allow_none=True,
+                                  validate=validate.Length(max=20), metadata={
+        "description": "The citizen's personal code; left out (or null) by a citizen who has "
+                       "none yet or whose reset is due"})
     source = fields.String(validate=validate.Length(min=1, max=128), metadata={
         "description": "Who asks, where the channel knows it (SMS sender, client address); "
                        "code requests are limited per source"})
@@ -211,6 +218,26 @@ class LoginSchema(ma.Schema):
     expires_at = fields.DateTime()
     first_name = fields.String()
     language = fields.String()
+    choose_personal_code = fields.Boolean(metadata={
+        "description": "The citizen has no personal code now and should choose one"})
+    reset_cancelled = fields.Boolean(metadata={
+        "description": "A waiting reset of the personal code was cancelled by this login"})
+
+
+class PersonalCodeSchema(ma.Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class ResetRequestSchema(ConversationSchema):
+    fnr = fields.String(required=True, validate=validate.Length(min=1, max=20))
+
+
+class ResetCancelSchema(ConversationSchema):
+    pass
+
+
+class ResetCancelledSchema(ma.Schema):
+    cancelled = fields.Boolean()
 
 
 class DevSmsSchema(ma.Schema):

@@ -2,7 +2,8 @@
 
 Functions take the caller's SQLAlchemy session and never commit (the caller decides what is
 one transaction), except where a savepoint makes a concurrent duplicate harmless.
-Text is redacted (portal.privacy.redact_text) before it is stored.
+Text is redacted (portal.privacy: what citizens write also loses any 4-8 digit run, which may
+be a personal code) before it is stored.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from portal.conversations.sms_inbox import queue_reply
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.models import (ActorType, Channel, Conversation, InboundSms, OutboundSms,
                            TranscriptMessage)
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text, redact_text
 from portal.services.audit import Actor, record
 from portal.sms.sender_keys import ensure_identity
 from portal.texts import conversation as texts
@@ -112,7 +113,7 @@ def record_citizen_message(db: Session, conversation: Conversation, text: str, n
             return Recorded(existing, False, route_of(conversation))
     message = TranscriptMessage(
         conversation_id=conversation.id, at=now, direction=IN, author=CITIZEN,
-        text=redact_text((text or "")[:MAX_TEXT]), external_id=external_id,
+        text=redact_citizen_text((text or "")[:MAX_TEXT]), external_id=external_id,
         language=language or conversation.language)
     try:
         with db.begin_nested():

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from portal.config import Settings
 from portal.models import InboundSms, OutboundSms, SmsIdentity
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text
 from portal.sms import gsm as sms
 from portal.sms.sender_keys import ensure_identity
 from portal.sms.outbox import enqueue
@@ -30,7 +30,7 @@ def unprocessed(db: Session) -> List[InboundSms]:
 def finish(db: Session, inbound_id: int, now: datetime) -> None:
     """Marks an inbound SMS handled and masks its text."""
     row = db.get(InboundSms, inbound_id)
-    row.status, row.processed_at, row.body = "processed", now, redact_text(row.body)
+    row.status, row.processed_at, row.body = "processed", now, redact_citizen_text(row.body)
     db.commit()
 
 

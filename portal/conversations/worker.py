@@ -29,7 +29,7 @@ from portal import correlation, metrics
 from portal.texts.language import detect
 from portal.conversations import service
 from portal.models import Conversation, InboundSms, SmsIdentity
-from portal.privacy import redact_text
+from portal.privacy import redact_citizen_text
 from portal.conversations import sms_inbox as sms_state
 from portal.sms import gsm as sms_format
 from portal.texts import sms as texts
@@ -300,7 +300,7 @@ class TurnWorker:
                 self._send(db, row.sender_key, messages, decided, allowed)
             if decided.opt is True:
                 sms_state.set_opted_out(db, row.sender_key, True, now, commit=False)
-            row.status, row.processed_at, row.body = PROCESSED, now, redact_text(row.body)
+            row.status, row.processed_at, row.body = PROCESSED, now, redact_citizen_text(row.body)
             db.commit()
         self.turns += 1
         return 1

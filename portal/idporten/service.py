@@ -33,6 +33,7 @@ from portal.identity import normalize_fnr
 from portal.kv import KeyValueStore
 from portal.models import ActorType, Channel, Citizen
 from portal.services.audit import Actor, record
+from portal.services import login
 from portal.services.sessions import start_session
 
 log = logging.getLogger(__name__)
@@ -168,10 +169,13 @@ def finish(db: Session, store: KeyValueStore, settings: Settings, *, code: objec
     if kept is None:
         raise LoginRefused("invalid_state")
     try:
-        return _finish(db, settings, kept, code, now)
+        done = _finish(db, settings, kept, code, now)
     except LoginRefused as refused:
         refused.language = kept["language"]
         raise
+    # A two-factor login of its own: it reopens an SMS-code login closed by failed guesses.
+    login.clear_failures(store, login._digest(settings, "fnr", done.citizen.fnr))
+    return done
 
 
 def _finish(db: Session, settings: Settings, kept: dict, code: object,

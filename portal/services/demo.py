@@ -26,6 +26,7 @@ from portal.models import (
     OfferStatus,
     Property,
 )
+from portal.services import personal_codes
 from portal.services.audit import Actor, record
 from portal.services.invoices import local_today
 from portal.services.letters import print_deadline
@@ -60,6 +61,9 @@ def load_demo(db: Session, settings: Settings, *, now: datetime,
         )
         db.add(citizen)
         db.flush()
+        if person.get("personal_code"):
+            personal_codes.set_code(db, citizen, str(person["personal_code"]), actor=actor,
+                                    now=now)
         for item in person.get("properties") or []:
             citizen.properties.append(_property(db, item))
         for item in person.get("letters") or []:
