@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from portal.models import AuditEvent, Citizen, Language
 from tests.bot_harness import BotConversation
-from tests.conftest import KARI
+from tests.conftest import KARI, PERSONAL_CODES
 from tests.test_actions_journeys import fresh, latest_code, logged_in
 
 
@@ -12,6 +12,7 @@ def test_properties_need_a_login_and_follow_it(db, demo, actions_portal):
     bot = BotConversation("props-1")
     assert "fødselsnummer" in bot.texts(bot.say("eiendommen min", "check_properties"))
     bot.say(KARI, "inform", {"fnr": KARI})
+    bot.say(PERSONAL_CODES[KARI], "inform")
     code = latest_code(db, "+4791234567")
     reply = bot.texts(bot.say(code, "inform", {"otp_code": code}))
     assert "Hei, Kari!" in reply
@@ -47,6 +48,7 @@ def test_a_logged_in_citizen_keeps_the_choice_for_the_next_login(db, demo, actio
     again = BotConversation("lang-2")
     again.say("logg inn", "login")
     again.say(KARI, "inform", {"fnr": KARI})
+    again.say(PERSONAL_CODES[KARI], "inform")
     code = latest_code(db, "+4791234567")
     assert "Hi, Kari!" in again.texts(again.say(code, "inform", {"otp_code": code}))
     assert again.slots["language"] == "en"
