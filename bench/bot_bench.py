@@ -103,8 +103,11 @@ class Step:
 JOURNEY: Tuple[Step, ...] = (
     Step("greet", "hei", ("digitale assistent",)),
     Step("login", "logg inn", ("fødselsnummeret",)),
-    Step("fnr", "{fnr}", ("Hvis nummeret er registrert",)),
-    Step("code", "{code}", ("Du er nå logget inn", "Solstrålen barnehage")),
+    Step("fnr", "{fnr}", ("personlige koden",)),
+    # The synthetic citizens have no personal code yet: INGEN, and they choose one at login.
+    Step("no_code", "INGEN", ("engangskode",)),
+    Step("code", "{code}", ("Du er nå logget inn", "Velg en personlig kode")),
+    Step("choose", "4826", ("lagret",)),
     Step("letters", "vis brevene mine", ("Feievarsel for Fjellveien",)),
     Step("read_1", "les 1", ("feie pipen din",)),
     Step("invoices", "faktura", ("KID", "Kommunale avgifter")),

@@ -5,7 +5,8 @@ then 1, in the same run.
 
 Each conversation is one synthetic citizen (valid synthetic fødselsnummer, a mobile, Kari
 Nordmann's letters, offer and invoices) texting through the portal's Twilio webhook: log in
-(fødselsnummer, then the one-time code read from the SMS the Twilio stand-in received), list
+(fødselsnummer, INGEN for the personal code it does not have yet, the one-time code read from
+the SMS the Twilio stand-in received, then choosing a personal code), list
 and read letters, ask for unpaid invoices, accept the kindergarten place (and confirm JA), and
 small talk until its share of messages is sent. Each message waits for its reply (closed loop,
 a short think time). Every phase gets fresh citizens. Reported per phase: throughput, reply
@@ -79,8 +80,9 @@ class Inbox:
 
 def journey(citizen: Citizen, messages: int, rng: random.Random) -> List[Tuple[str, str]]:
     """(text, expected reply text) steps; "{code}" is filled from the one-time code SMS."""
-    steps = [("logg inn", "fødselsnummer"), (citizen.fnr, "Engangskoden"),
-             ("{code}", "Hei, ")]
+    # Synthetic citizens have no personal code: INGEN, then they choose one after the code.
+    steps = [("logg inn", "fødselsnummer"), (citizen.fnr, "personlige koden"),
+             ("INGEN", "Engangskoden"), ("{code}", "Velg en personlig kode"), ("4826", "lagret")]
     blocks = [[("brev", "LES 1"), ("les 1", "")], [("faktura", "kr")],
               [("jeg vil takke ja til barnehageplassen", "JA"), ("JA", "takket ja")]]
     rng.shuffle(blocks)
@@ -88,7 +90,7 @@ def journey(citizen: Citizen, messages: int, rng: random.Random) -> List[Tuple[s
         steps.extend(block)
     while len(steps) < messages:
         steps.append((rng.choice(SMALL_TALK), ""))
-    return steps[:max(messages, 3)]
+    return steps[:max(messages, 5)]
 
 
 def converse(hooks: Webhooks, inbox: Inbox, citizen: Citizen, steps, think: float,
