@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from portal.privacy import redact_citizen_text, redact_text
+from portal.privacy import redact_citizen_text, redact_log_text
 
 _FORMATTER = logging.Formatter()
 # Fields of Rasa's debug log holding what a citizen wrote (the parsed text, the rule policy's
@@ -20,7 +20,7 @@ CITIZEN_TEXT_FIELDS = ("parse_data_text", "current_states", "tracker_states")
 def _redact_message(message: str) -> str:
     if any(field in message for field in CITIZEN_TEXT_FIELDS):
         return redact_citizen_text(message)
-    return redact_text(message)
+    return redact_log_text(message)
 _MARKER = "_assistant_redacting"
 
 
@@ -37,9 +37,9 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = _FORMATTER.formatException(record.exc_info)
         record.exc_info = None
     if record.exc_text:
-        record.exc_text = redact_text(record.exc_text)
+        record.exc_text = redact_log_text(record.exc_text)
     if record.stack_info:
-        record.stack_info = redact_text(record.stack_info)
+        record.stack_info = redact_log_text(record.stack_info)
     return record
 
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional
 import structlog
 
 from portal import logredact
-from portal.privacy import redact_citizen_text, redact_text
+from portal.privacy import redact_citizen_text, redact_log_text
 
 FORMATS = ("json", "text")
 _HANDLER_MARK = "_assistant_structured"
@@ -36,7 +36,7 @@ def log_format(env: Mapping[str, str] = os.environ) -> str:
     return "text" if environment in ("demo", "test") else "json"
 
 
-def _redact_value(value: Any, redact=redact_text) -> Any:
+def _redact_value(value: Any, redact=redact_log_text) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -50,7 +50,7 @@ def redact_fields(_logger: Any, _name: str, event: Dict[str, Any]) -> Dict[str, 
     """structlog processor: every string field, nested ones too, is redacted."""
     return {key: value if key in OWN_FIELDS else
             _redact_value(value, redact_citizen_text if key in CITIZEN_TEXT_FIELDS
-                          else redact_text) for key, value in event.items()}
+                          else redact_log_text) for key, value in event.items()}
 
 
 def _add_process(process: str):

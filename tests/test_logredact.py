@@ -149,3 +149,20 @@ def test_rasa_s_rendered_debug_lines_with_what_a_citizen_wrote_lose_personal_cod
     assert "2580" not in output and "31415926" not in output
     assert "personlig kode [kode]" in output
     assert "127.0.0.1:5005" in output  # other lines keep their figures
+
+
+def test_twilio_ids_stay_readable_in_log_lines_and_what_surrounds_them_is_masked(redacting):
+    sid = "SM8481bef111d84c1682cd064281de6613"  # a 6-digit run inside the id
+
+    def emit(logger):
+        logger.warning("inbound SMS %s from %s, code %s", sid, "+4791234567", "654321")
+
+    output = _render("t.sid", emit)
+    assert sid in output and "+4791234567" not in output and "654321" not in output
+
+
+def test_what_a_citizen_wrote_never_keeps_an_id_shaped_text():
+    from portal.privacy import redact_citizen_text, redact_text
+
+    for redact in (redact_text, redact_citizen_text):
+        assert "064281" not in redact("SM8481bef111d84c1682cd064281de6613")
