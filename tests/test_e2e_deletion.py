@@ -36,10 +36,12 @@ def test_slett_samtalen_min_then_ja_leaves_the_text_nowhere(request, stack_name)
     stack.reset_demo()
     per.send("logg inn", "fødselsnummer")
     before = len(stack.sms_to(PER_MOBILE))
-    per.send(PER, "Hvis nummeret er registrert")
+    per.send(PER, "personlige koden")
+    per.send("INGEN", "Hvis fødselsnummeret og den personlige koden stemmer")  # none yet
     code = re.search(r"\b(\d{6})\b",
                      stack.wait_for_sms(PER_MOBILE, "Engangskoden", after=before)["body"])[1]
-    per.send(code, "Hei, Per")
+    assert "Velg en personlig kode" in per.send(code, "Hei, Per")
+    per.send("4826", "lagret")
     per.send(SECRET, "")
     settings = stack.runtime.settings
     assert found_in_database(settings.database_url, WORD)  # the transcript, ...
