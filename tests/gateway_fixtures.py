@@ -102,7 +102,7 @@ def cluster_pg_url() -> str:
 def cluster_stack(tmp_path_factory, trained_model, cluster_pg_url, e2e_redis_url):
     """The real assistant on PostgreSQL and Redis with TWO Rasa servers and no turn workers:
     each test starts the workers it needs. SMS replies land in the dev outbox."""
-    from tests.conftest import _seed
+    from tests.e2e.conftest import _seed
     from tests.stack import RunningAssistant
 
     var_dir = tmp_path_factory.mktemp("stack-cluster")

@@ -17,7 +17,7 @@ from portal.clock import Clock
 from portal.models import StaffRole
 from portal.staff import accounts
 from tests.staff_helpers import PASSWORD
-from tests.test_staff_browser import CHROMIUM, DOCS, FLAGS, accessible
+from tests.e2e.test_staff_browser import CHROMIUM, DOCS, FLAGS, accessible
 
 pytestmark = pytest.mark.slow
 API = "/api/v1/staff/conversations"

@@ -16,7 +16,7 @@ from assistant.processes import Supervisor
 from assistant.runtime import Runtime
 from assistant.stack import start_stack
 from portal.config import PROJECT_ROOT
-from tests.test_security_config import production_env
+from tests.integration.test_security_config import production_env
 
 DEPLOY = PROJECT_ROOT / "deploy"
 # Options whose values differ by installation (ports, addresses, the model's place).

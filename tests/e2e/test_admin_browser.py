@@ -14,8 +14,8 @@ from portal.models import NluAnnotation
 from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages, make_active,
                                   running_job, staff_pair)
 from tests.conftest import REDIS_URL
-from tests.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
-from tests.test_staff_browser import portal_url  # noqa: F401
+from tests.e2e.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
+from tests.e2e.test_staff_browser import portal_url  # noqa: F401
 
 
 expect.set_options(timeout=15_000)  # a 2-core machine shared with other test runs

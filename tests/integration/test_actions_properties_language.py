@@ -5,7 +5,7 @@ from sqlalchemy import select
 from portal.models import AuditEvent, Citizen, Language
 from tests.bot_harness import BotConversation
 from tests.conftest import KARI, PERSONAL_CODES
-from tests.test_actions_journeys import fresh, latest_code, logged_in
+from tests.integration.test_actions_journeys import fresh, latest_code, logged_in
 
 
 def test_properties_need_a_login_and_follow_it(db, demo, actions_portal):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal.models import Citizen, HandoffRequest, Letter, SmsNotice
 from tests.conftest import DISPATCH_TOKEN, KARI, SERVICE_TOKEN
-from tests.test_portal_concurrency import pg_app, server_url  # noqa: F401 - fixtures
+from tests.integration.test_portal_concurrency import pg_app, server_url  # noqa: F401 - fixtures
 
 REQUESTS = 16
 

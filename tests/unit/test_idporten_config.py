@@ -1,6 +1,6 @@
 """ID-porten's settings: the client secret and the ticket key reach the portal web app only."""
 from assistant.runtime import PROCESSES, Runtime
-from tests.test_security_config import production_env
+from tests.integration.test_security_config import production_env
 
 IDPORTEN = {"IDPORTEN_ISSUER": "https://idporten.no", "IDPORTEN_CLIENT_ID": "kommune-chat",
             "IDPORTEN_CLIENT_SECRET": "s-idporten-client-secret-0123"}

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import PER
 from tests.retention_helpers import found_in_database, found_in_logs
-from tests.test_e2e_sms import Phone
+from tests.e2e.test_e2e_sms import Phone
 
 pytestmark = pytest.mark.slow
 

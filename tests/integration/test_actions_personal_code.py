@@ -7,7 +7,7 @@ from portal.models import AuditEvent, OutboundSms, PersonalCode
 from portal.sms.sender_keys import ensure_identity
 from tests.bot_harness import BotConversation
 from tests.conftest import KARI, KARI_MOBILE, PER
-from tests.test_actions_journeys import fresh, latest_code, logged_in
+from tests.integration.test_actions_journeys import fresh, latest_code, logged_in
 
 PER_MOBILE = "+4741234000"
 

@@ -4,9 +4,10 @@ import os
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import KARI, _seed
+from tests.conftest import KARI
+from tests.e2e.conftest import _seed
 from tests.idporten_standin import IdPortenStandIn
-from tests.test_e2e_webchat import CHROMIUM, FLAGS, send
+from tests.e2e.test_e2e_webchat import CHROMIUM, FLAGS, send
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from assistant.rasa_servers import RasaServers
 from portal.models import Channel
 from tests.admin_fixtures import staff_pair, token_for
 from tests.conftest import REDIS_URL, T0
-from tests.test_training_loop import OUT_OF_SCOPE, SKRANKEN
+from tests.e2e.test_training_loop import OUT_OF_SCOPE, SKRANKEN
 from tests.training_fixtures import add_conversation, add_message
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import KARI, KARI_MOBILE, PERSONAL_CODES
-from tests.test_e2e_sms import Phone, db_row, sid
+from tests.e2e.test_e2e_sms import Phone, db_row, sid
 
 pytestmark = pytest.mark.slow
 
