@@ -6,7 +6,6 @@ import os
 import shutil
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
@@ -53,6 +52,21 @@ def sqlite_template(tmp_path_factory) -> str:
     upgrade(engine)
     engine.dispose()
     return str(path)
+
+
+@contextlib.contextmanager
+def fresh_schema(prefix: str):
+    """A new PostgreSQL schema for as long as the block runs; yields a URL that uses it."""
+    admin = create_engine(PG_URL, future=True, isolation_level="AUTOCOMMIT")
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,16 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from portal.config import PROJECT_ROOT
-from tests.conftest import PG_URL
+from tests.conftest import fresh_schema
 
 
 class RasaSwitch:
@@ -88,14 +86,8 @@ class TurnWorkerProcess:
 
 @pytest.fixture(scope="session")
 def cluster_pg_url() -> str:
-    admin = create_engine(PG_URL, future=True, isolation_level="AUTOCOMMIT")
-    schema = f"gw_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_schema("gw") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

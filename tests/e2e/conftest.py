@@ -2,14 +2,12 @@
 real stores, a trained model, the Twilio stand-in, and Chromium. The stacks are session-wide
 and shared by every test that needs one."""
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from portal.migrate import upgrade
 from portal.services.demo import load_demo
-from tests.conftest import E2E_REDIS_URL, PG_URL
+from tests.conftest import E2E_REDIS_URL, fresh_schema
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +22,8 @@ def trained_model() -> "Path":
 @pytest.fixture(scope="session")
 def e2e_pg_url() -> str:
     """A fresh PostgreSQL schema for a running assistant (portal tables and conversations)."""
-    admin = create_engine(PG_URL, future=True, isolation_level="AUTOCOMMIT")
-    schema = f"e2e_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with fresh_schema("e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from assistant.cli import main
 from assistant.rasa_servers import RasaServers
@@ -29,7 +29,7 @@ from portal.training.evaluation import evaluate
 from portal.training.jobs import (FAILED, RUNNING, TrainingRunning, get_job, reap_stale,
                                   start_training)
 from portal.training.models import ActivationFailed, activate, active_version, serving_path
-from tests.conftest import PG_URL, T0
+from tests.conftest import T0, fresh_schema
 from tests.training_fixtures import add_conversation, add_message
 
 pytestmark = pytest.mark.slow
@@ -51,15 +51,9 @@ PARAPHRASES = ["jeg ønsker å snakke med skranken", "kobl meg videre til skrank
 
 
 @pytest.fixture(scope="module")
-def pg_url():
-    admin = create_engine(PG_URL, future=True, isolation_level="AUTOCOMMIT")
-    schema = f"tr_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+def pg_url() -> str:
+    with fresh_schema("tr") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
