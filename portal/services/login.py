@@ -34,7 +34,7 @@ from portal.identity import normalize_fnr
 from portal import kv
 from portal.kv import AttemptKeys, AttemptRules, KeyValueStore
 from portal.models import ActorType, Channel, Citizen, CitizenSession, Language
-from portal.services import personal_codes
+from portal.services import lock_notice, personal_codes
 from portal.services.audit import Actor, record
 from portal.services.sessions import start_session
 from portal.sms import outbox
@@ -185,6 +185,9 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
     right = personal_codes.matches(state, typed)
     if right:  # only wrong personal codes stay counted as failures
         store.refund_attempt(keys, PERSONAL_CODE_RULES)
+    else:
+        lock_notice.tell_citizen(db, settings, citizen_id, attempt, PERSONAL_CODE_RULES,
+                                 channel=channel.value, now=now)
     code = f"{secrets.randbelow(10 ** 6):06d}"
     deliverable = right and citizen is not None and citizen.mobile is not None
     if deliverable:
@@ -196,6 +199,7 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
     challenge = {
         "account": account,
         "citizen_id": citizen.id if deliverable else None,
+        "owner_id": citizen.id if citizen is not None else None,  # told if guesses lock it
         "code": _digest(settings, "code", account, code),
     }
     key = _challenge_key(settings, channel, conversation_id)
@@ -268,6 +272,8 @@ def verify_code(db: Session, store: KeyValueStore, settings: Settings, code_text
                      reset_cancelled=reset_cancelled)
     record(db, Actor(ActorType.SYSTEM, "login", channel.value), "login.failed", at=now,
            citizen_id=citizen_id, detail={"failures": attempt.failures})
+    lock_notice.tell_citizen(db, settings, challenge.get("owner_id"), attempt, RULES,
+                             channel=channel.value, now=now)
     db.commit()
     raise Unauthorized("Wrong code.", code="wrong_code",
                        details={"attempts_left": MAX_TRIES_PER_CODE - attempt.tries})

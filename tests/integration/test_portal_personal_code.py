@@ -312,6 +312,48 @@ def test_the_account_lock_is_short_and_a_hundred_failures_close_it(store_app, cl
     assert closed.json["error"]["details"]["retry_after_seconds"] > 29 * 24 * 3600
 
 
+def test_the_citizen_is_told_by_sms_when_guesses_lock_their_login(store_app, clock,
+                                                                    service_headers):
+    client, portal = store_app.test_client(), store_app.extensions["portal"]
+    account = login._digest(portal.settings, "fnr", KARI)
+    portal.store.set(f"otp:failures:{account}", "19", 3600)
+    request_code(client, service_headers, KARI, conversation(), personal_code="1357")  # 20th
+    locked = request_code(client, service_headers, KARI, conversation(), personal_code="1357")
+    assert locked.json["error"]["code"] == "login_locked"
+    with portal.sessions() as db:
+        [notice] = sms_to(db, KARI_MOBILE, "notice")  # once, when the lock was set
+        events = db.execute(select(AuditEvent.detail).where(
+            AuditEvent.action == "login.lock_notice")).scalars().all()
+        db.rollback()
+    assert "sperret i 1 time" in notice and "ID-porten" in notice and KARI not in notice
+    assert events == [{"kind": "locked", "failures": 20}]
+    # Wrong one-time codes count the same: the 100th failure in a row closes it, and says so.
+    for kind in ("lock", "backoff"):
+        portal.store.delete(f"otp:{kind}:{account}")
+    conv = conversation()
+    assert request_code(client, service_headers, KARI, conv).status_code == 202  # right code
+    for kind in ("lock", "backoff"):  # as if the hour had passed, 99 failures in a row
+        portal.store.delete(f"otp:{kind}:{account}")
+    portal.store.set(f"otp:failures:{account}", "99", 3600 * 24 * 30)
+    assert client.post("/api/v1/login/verify", headers=service_headers, json={
+        "code": "000000", "channel": "rest", "conversation_id": conv}).status_code == 401
+    with portal.sessions() as db:
+        notices = sms_to(db, KARI_MOBILE, "notice")
+    assert len(notices) == 2 and "stengt etter 100 feil forsøk" in notices[1]
+
+
+def test_a_locked_unknown_number_tells_no_one(store_app, service_headers):
+    client, portal = store_app.test_client(), store_app.extensions["portal"]
+    account = login._digest(portal.settings, "fnr", UNKNOWN)
+    portal.store.set(f"otp:failures:{account}", "19", 3600)
+    request_code(client, service_headers, UNKNOWN, conversation(), personal_code="1357")
+    with portal.sessions() as db:
+        sent = db.execute(select(OutboundSms.id).where(OutboundSms.purpose == "notice")
+                          ).scalars().all()
+        db.rollback()
+    assert sent == []
+
+
 # --- the reset of a forgotten code --------------------------------------------------------
 
 
