@@ -3,32 +3,19 @@ inbox with keyboard shortcuts (focus moves to the next message, each label is an
 models page with a running job's progress bar, and the side-by-side comparison."""
 from __future__ import annotations
 
-import dataclasses
 
-import pytest
-import redis
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.models import NluAnnotation
 from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages, make_active,
                                   running_job, staff_pair)
-from tests.conftest import REDIS_URL
 from tests.e2e.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
 from tests.e2e.test_staff_browser import portal_url  # noqa: F401
+from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
 
 expect.set_options(timeout=15_000)  # a 2-core machine shared with other test runs
-
-
-@pytest.fixture
-def settings(settings, database_url):
-    return dataclasses.replace(settings, redis_url=REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def logged_in_admin(browser, portal_url, app, clock):  # noqa: F811

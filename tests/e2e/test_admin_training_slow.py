@@ -3,32 +3,21 @@ through the API, one real background training (TRAINING_EPOCHS_SCALE), its progr
 the evaluation against the live model, activation on a running Rasa server, rollback."""
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import pytest
-import redis
 import requests
 
 from assistant.model import model_path
 from assistant.rasa_servers import RasaServers
 from portal.models import Channel
 from tests.admin_fixtures import staff_pair, token_for
-from tests.conftest import REDIS_URL, T0
+from tests.conftest import T0
 from tests.e2e.test_training_loop import OUT_OF_SCOPE, SKRANKEN
 from tests.training_fixtures import add_conversation, add_message
+from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def settings(settings, database_url):
-    return dataclasses.replace(settings, redis_url=REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def served_model(rasa: RasaServers) -> str:

@@ -3,18 +3,17 @@ jobs (one at a time), the model bank and the activation gates. Bad requests get 
 JSON error and change nothing."""
 from __future__ import annotations
 
-import dataclasses
 import socket
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from assistant.rasa_servers import RasaServers
 from portal.models import (AuditEvent, ModelActivation, NluAnnotation, TrainingJob)
 from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages,
                                   make_active, running_job, staff_pair, token_for)
-from tests.conftest import KARI, REDIS_URL
+from tests.conftest import KARI
+from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
 ENDPOINTS = [("GET", "/api/v1/admin/nlu/inbox", None),
              ("POST", "/api/v1/admin/nlu/inbox/1/annotate", {"intent": "greet"}),
@@ -25,16 +24,6 @@ ENDPOINTS = [("GET", "/api/v1/admin/nlu/inbox", None),
              ("POST", "/api/v1/admin/models/1/rollback", None),
              ("POST", "/api/v1/admin/models/1/evaluate", None),
              ("POST", "/api/v1/admin/models/rollback", None)]
-
-
-@pytest.fixture
-def settings(settings, database_url):
-    return dataclasses.replace(settings, redis_url=REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 @pytest.fixture

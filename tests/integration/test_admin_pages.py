@@ -3,36 +3,24 @@ annotation forms (plain and htmx), the models page, the job region, the comparis
 activation gate."""
 from __future__ import annotations
 
-import dataclasses
 import html
 import socket
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
 from assistant.rasa_servers import RasaServers
 from portal.models import ModelActivation, NluAnnotation, TrainingJob
 from tests.admin_fixtures import (KARI, add_evaluation, add_version, citizen_messages,
                                   make_active, running_job, staff_pair)
-from tests.conftest import REDIS_URL
 from tests.staff_helpers import csrf_of, log_in
+from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
 PAGES = ["/staff/admin/nlu", "/staff/admin/models", "/staff/admin/models/1",
          "/staff/admin/jobs/1"]
 FORMS = ["/staff/admin/nlu/1/annotate", "/staff/admin/models/train",
          "/staff/admin/models/1/evaluate", "/staff/admin/models/1/activate",
          "/staff/admin/models/1/rollback"]
-
-
-@pytest.fixture
-def settings(settings, database_url):
-    return dataclasses.replace(settings, redis_url=REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 @pytest.fixture

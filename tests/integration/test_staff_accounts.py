@@ -2,8 +2,6 @@
 key-value store in the real Redis."""
 from __future__ import annotations
 
-import dataclasses
-from datetime import timedelta
 
 import pyotp
 import pytest
@@ -17,17 +15,7 @@ from portal.staff import accounts
 from portal.staff.auth import staff_token_required
 from tests.conftest import KARI, REDIS_URL, SERVICE_TOKEN
 from tests.staff_helpers import PASSWORD, StaffAccount, create_staff, csrf_of, log_in
-
-
-@pytest.fixture
-def settings(settings, database_url):
-    """The conftest settings with the login counters in the real Redis."""
-    return dataclasses.replace(settings, redis_url=REDIS_URL)
-
-
-@pytest.fixture(autouse=True)
-def clean_redis():
-    redis.Redis.from_url(REDIS_URL).flushdb()
+from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
 
 @pytest.fixture
