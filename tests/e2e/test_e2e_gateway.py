@@ -12,6 +12,7 @@ from portal.clock import Clock
 from portal.conversations import service
 from portal.conversations.worker import RasaPool
 from portal.models import Channel
+from portal.sms.sender_keys import sender_key
 from tests.gateway_fixtures import RasaSwitch, cluster_pg_url, cluster_stack  # noqa: F401
 from tests.gateway_fixtures import start_turn_worker  # noqa: F401
 
@@ -43,8 +44,26 @@ def wait_until(check, timeout=240, what="condition"):
     raise AssertionError(f"{what} not reached within {timeout} s")
 
 
-def unhandled(url):
-    return rows(url, "SELECT count(*) FROM inbound_sms WHERE status = 'received'")[0][0]
+def unhandled(url, phone=None):
+    """Messages logged but not handled yet: all of them, or one phone's."""
+    if phone is None:
+        return rows(url, "SELECT count(*) FROM inbound_sms WHERE status = 'received'")[0][0]
+    return rows(url, "SELECT count(*) FROM inbound_sms i JOIN sms_identities s ON "
+                     "s.sender_key = i.sender_key WHERE i.status = 'received' AND "
+                     "s.phone = :p", p=phone)[0][0]
+
+
+def phones_on_every_server(stack, count):
+    """`count` phone numbers whose conversation keys spread over every Rasa server: the
+    keys are keyed hashes with this run's secret, so a fixed list could land on one."""
+    pool, identity_key = RasaPool(stack.rasa_urls, ""), stack.runtime.settings.identity_key
+    by_server = {url: [] for url in stack.rasa_urls}
+    for i in range(1000):
+        phone = f"+479100{i:04d}"
+        by_server[pool.order(sender_key(identity_key, phone))[0]].append(phone)
+    spread = [phone for group in zip(*by_server.values()) for phone in group]
+    assert len(spread) >= count, "the pool does not spread keys over its servers"
+    return spread[:count]
 
 
 def outbox(url, phone):
@@ -66,13 +85,13 @@ def send(stack, phone, body):
 def test_two_rasa_servers_and_two_workers_keep_every_conversation_in_order(
         cluster_stack, cluster_pg_url, start_turn_worker):
     stack, url = cluster_stack, cluster_pg_url
-    phones = [f"+479100{i:04d}" for i in range(6)]
+    phones = phones_on_every_server(stack, 6)
     script = ["hei", "hjelp", "brev", "takk", "faktura"]
     for body in script:  # interleaved, as citizens text at the same time
         for phone in phones:
             send(stack, phone, body)
     # No worker runs yet: everything is acked and logged, nothing handled or lost.
-    assert unhandled(url) == len(phones) * len(script)
+    assert sum(unhandled(url, phone) for phone in phones) == len(phones) * len(script)
     keys = [key_of(url, phone) for phone in phones]
     pool = RasaPool(stack.rasa_urls, "")
     assert {pool.order(key)[0] for key in keys} == set(stack.rasa_urls)  # both servers work
@@ -114,9 +133,10 @@ def test_a_worker_killed_mid_turn_is_taken_over_and_the_citizen_gets_one_reply(
         send(stack, phone, "hei")
         assert switch.held.wait(120), "the turn never reached Rasa"
         first.kill()
-        assert outbox(url, phone) == [] and unhandled(url) == 1
+        assert outbox(url, phone) == [] and unhandled(url, phone) == 1
         second = start_turn_worker("--lease-seconds", "8", "--request-timeout", "6")
-        wait_until(lambda: unhandled(url) == 0, what="the SMS handled by the second worker")
+        wait_until(lambda: unhandled(url, phone) == 0,
+                   what="the SMS handled by the second worker")
         time.sleep(2)  # a (wrong) second reply gets every chance to show up
         assert len(outbox(url, phone)) == 1
         assert rasa_user_texts(stack, key_of(url, phone)) == ["hei"]  # the turn ran once
