@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 import yaml
+
+from portal.identity import synthetic_fnr
 
 
 @dataclass(frozen=True)
@@ -22,22 +23,6 @@ FIRST_NAMES = ("Ingrid", "Lars", "Marit", "Ole", "Siri", "Jonas", "Hanne", "Erik
                "Anders", "Liv", "Magnus", "Sofie", "Henrik", "Eva", "Knut")
 LAST_NAMES = ("Johansen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen", "Jensen",
               "Karlsen", "Haugen", "Berg", "Dahl", "Lie")
-
-
-def synthetic_fnr(rng: random.Random) -> Optional[str]:
-    """A synthetic fødselsnummer (month + 80, Skatteetaten/Tenor) with valid control digits."""
-    from stdnum.no import fodselsnummer
-
-    born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
-    individual = rng.randrange(0, 500)            # 000-499: born 1900-1999
-    base = f"{born.day:02d}{born.month + 80:02d}{born.year % 100:02d}{individual:03d}"
-    k1 = fodselsnummer.calc_check_digit1(base)
-    if len(k1) != 1:
-        return None
-    k2 = fodselsnummer.calc_check_digit2(base + k1)
-    if len(k2) != 1:
-        return None
-    return base + k1 + k2
 
 
 def make_citizens(count: int, seed: int, taken_fnrs: Iterable[str],

@@ -22,10 +22,14 @@ class PortalGateway(PortalClient):
                          else os.environ.get("GATEWAY_TOKEN", ""), timeout)
 
     async def record_message(self, sender: str, text: str, message_id: str,
-                             language: Optional[str] = None) -> Dict[str, Any]:
-        """{message_id, new, route}: route "bot" runs the bot, "person" only records."""
-        return await self.request("POST", f"{GATEWAY}/messages", json={
-            "sender": sender, "text": text, "message_id": message_id, "language": language})
+                             language: Optional[str] = None,
+                             source: Optional[str] = None) -> Dict[str, Any]:
+        """{message_id, new, route}: route "bot" runs the bot, "person" only records.
+        `source`: the client's address, so one client's code requests count together."""
+        call = {"sender": sender, "text": text, "message_id": message_id, "language": language}
+        if source:
+            call["source"] = source
+        return await self.request("POST", f"{GATEWAY}/messages", json=call)
 
     async def post_replies(self, message_id: int, messages: List[Dict[str, Any]],
                            prediction: Optional[Dict[str, Any]]) -> List[int]:

@@ -47,6 +47,15 @@ MAX_MESSAGE_CHARS = 1000
 LIVE_POLL_SECONDS = 1.0
 
 
+def client_address(environ: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The browser's address: Sanic's `remote_addr` where its proxy settings trust a
+    forwarding header (SANIC_PROXIES_COUNT, SANIC_REAL_IP_HEADER), else the peer's."""
+    request = (environ or {}).get("sanic.request")
+    if request is None:
+        return None
+    return request.remote_addr or request.ip or None
+
+
 class WebChatOutput(SocketIOOutput):
     """Rasa's socket.io output, each message marked with the language it is written in."""
 
@@ -82,6 +91,7 @@ class WebChatInput(InputChannel):
         self.socketio_path = socketio_path
         self.sio: Optional[AsyncServer] = None
         self.conversations: Dict[str, str] = {}  # socket id -> conversation id
+        self.sources: Dict[str, str] = {}  # socket id -> the client's address
         self.gateway = gateway or PortalGateway()
         self.delivered: list = []  # person messages shown, to confirm on the next poll
         self.poller: Optional[asyncio.Task] = None
@@ -123,7 +133,8 @@ class WebChatInput(InputChannel):
         """Records the message, runs the bot only if it answers, shows what may be shown."""
         sio, message_id = self.sio, uuid.uuid4().hex
         try:
-            recorded = await self.gateway.record_message(conversation_id, text, message_id)
+            recorded = await self.gateway.record_message(conversation_id, text, message_id,
+                                                         source=self.sources.get(sid))
         except (PortalUnavailable, PortalError) as exc:
             log.warning("web chat message not recorded: %s", exc)
             await sio.emit("chat_error", {"code": "unavailable"}, room=sid)
@@ -196,6 +207,7 @@ class WebChatInput(InputChannel):
             resumed = self.conversation_of_ticket((data or {}).get("ticket"))
             conversation_id = resumed or f"web-{secrets.token_urlsafe(18)}"
             self.conversations[sid] = conversation_id
+            self.sources[sid] = client_address(sio.get_environ(sid))
             entered = sio.enter_room(sid, conversation_id)
             if inspect.isawaitable(entered):  # a coroutine in newer python-socketio
                 await entered
@@ -210,6 +222,7 @@ class WebChatInput(InputChannel):
         @sio.on("disconnect")
         async def disconnect(sid: str) -> None:
             self.conversations.pop(sid, None)
+            self.sources.pop(sid, None)
 
         @sio.on("user_uttered")
         async def user_uttered(sid: str, data: Any) -> None:

@@ -1,8 +1,10 @@
 """Validation of Norwegian identifiers: fødselsnummer, mobile numbers, KID and account numbers."""
 from __future__ import annotations
 
+import random
 import re
-from datetime import date
+from datetime import date, timedelta
+from typing import Optional
 
 from stdnum import luhn
 from stdnum.exceptions import ValidationError
@@ -19,6 +21,20 @@ _KID = re.compile(r"[0-9]{1,24}[0-9-]")
 def _synthetic_to_real_month(number: str) -> str:
     """Test numbers (Skatteetaten/Tenor) add 80 to the month; map them back for the date check."""
     return number[:2] + f"{int(number[2:4]) - 80:02d}" + number[4:]
+
+
+def synthetic_fnr(rng: random.Random) -> Optional[str]:
+    """A synthetic fødselsnummer (month + 80, Skatteetaten/Tenor) with valid control digits."""
+    born = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
+    individual = rng.randrange(0, 500)            # 000-499: born 1900-1999
+    base = f"{born.day:02d}{born.month + 80:02d}{born.year % 100:02d}{individual:03d}"
+    k1 = fodselsnummer.calc_check_digit1(base)
+    if len(k1) != 1:
+        return None
+    k2 = fodselsnummer.calc_check_digit2(base + k1)
+    if len(k2) != 1:
+        return None
+    return base + k1 + k2
 
 
 def normalize_fnr(value: object, *, allow_synthetic: bool) -> str:

@@ -11,6 +11,9 @@ class CitizenMessageInSchema(ma.Schema):
     text = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     message_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     language = fields.String(load_default=None, validate=validate.OneOf(["nb", "nn", "en"]))
+    source = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
+                           metadata={"description": "the web client's address: its code "
+                                                    "requests count together (kept hashed)"})
 
 
 class RecordedSchema(ma.Schema):

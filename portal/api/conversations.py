@@ -9,7 +9,7 @@ from flask import Blueprint
 from sqlalchemy import select, update
 
 from portal.api.auth import gateway_token_required
-from portal.api.context import get_db, now, portal
+from portal.api.context import get_db, now, portal, settings
 from portal.api.conversation_schemas import (
     CitizenMessageInSchema,
     LiveInSchema,
@@ -22,6 +22,7 @@ from portal.api.schemas import ErrorSchema
 from portal.conversations import service, workspace
 from portal.errors import NotFound
 from portal.models import Channel, Conversation, TranscriptMessage
+from portal.services import login
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/v1/gateway")
 ERRORS = {401: (ErrorSchema, "Missing or wrong gateway token")}
@@ -41,6 +42,8 @@ def record_message(payload):
                                               external_id=payload["message_id"],
                                               language=payload["language"])
     db.commit()
+    login.remember_source(portal().store, settings(), Channel.WEBCHAT, payload["sender"],
+                          payload["source"])
     return {"message_id": recorded.message.id, "new": recorded.new,
             "route": recorded.route}, 201 if recorded.new else 200
 

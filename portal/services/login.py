@@ -90,6 +90,19 @@ def _pending_key(settings: Settings, channel: Channel, conversation_id: str) -> 
     return "otp:pending:" + _digest(settings, "conversation", channel.value, conversation_id)
 
 
+def _source_key(settings: Settings, channel: Channel, conversation_id: str) -> str:
+    return "otp:source:" + _digest(settings, "conversation", channel.value, conversation_id)
+
+
+def remember_source(store: KeyValueStore, settings: Settings, channel: Channel,
+                    conversation_id: str, source: Optional[str]) -> None:
+    """Notes who is behind a conversation (a web client's address), as a keyed hash kept a
+    day, so that the code requests of every conversation it opens count together."""
+    if source:
+        store.set(_source_key(settings, channel, conversation_id),
+                  _digest(settings, "source", source), DAY)
+
+
 def _personal_tries_key(conversation: str, now: datetime) -> str:
     """Personal codes tried in a conversation, counted in fixed hours of the portal's clock."""
     return f"otp:personal-tries:{conversation}:{int(now.timestamp()) // HOUR}"
@@ -150,7 +163,9 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
     are both right, sends a one-time code to the registered mobile; answers the same either way.
 
     `personal_code` is None (or empty) for a citizen who has none yet or whose reset is due.
-    `source`: who is asking, where the channel knows it (an SMS sender, a web client address).
+    `source`: who is asking, where the caller knows it; otherwise the source the gateway
+    noted for the conversation (`remember_source`: the web chat client's address). An SMS
+    conversation is its sender's number, so its per-conversation limit is the per-source one.
     """
     raw = store.get(_pending_key(settings, channel, conversation_id))
     if raw is None:
@@ -161,9 +176,10 @@ def request_code(db: Session, store: KeyValueStore, settings: Settings,
     conversation = _digest(settings, "conversation", channel.value, conversation_id)
     _limit(store, "conversation", conversation,
            settings.otp_codes_per_conversation_per_hour, HOUR, now)
-    if source:
-        _limit(store, "source", _digest(settings, "source", source),
-               settings.otp_codes_per_source_per_hour, HOUR, now)
+    source_digest = (_digest(settings, "source", source) if source
+                     else store.get(_source_key(settings, channel, conversation_id)))
+    if source_digest:
+        _limit(store, "source", source_digest, settings.otp_codes_per_source_per_hour, HOUR, now)
     _limit(store, "fnr", account, MAX_CODES_PER_WINDOW, CODE_WINDOW, now)
     _limit(store, "fnr-day", account, settings.otp_codes_per_number_per_day, DAY, now)
     _limit(store, "global-minute", "all", settings.otp_codes_global_per_minute, MINUTE, now)

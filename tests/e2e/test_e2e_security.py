@@ -1,14 +1,17 @@
 """End to end on the running assistant: no session secret in Rasa, conversations fixed to their
 channel, the Rasa token off command lines, each process only its own secrets, bodies capped."""
 import json
+import random
 import re
 import socket
+import threading
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import create_engine, text
 
+from portal.identity import synthetic_fnr
 from tests.conftest import KARI, KARI_MOBILE, PERSONAL_CODES
 
 pytestmark = pytest.mark.slow
@@ -282,3 +285,52 @@ def test_assistant_up_demo_is_the_demo_on_the_loopback(tmp_path, trained_model):
         os.killpg(up.pid, signal.SIGTERM)
         up.wait(60)
         log.close()
+
+
+def _web_chats_opened(rasa_url, count):
+    """Opens `count` web chats from this one address, each saying "hei"; their ids."""
+    import socketio
+
+    opened = []
+    for _ in range(count):
+        client, confirmed, answered = socketio.Client(), threading.Event(), threading.Event()
+        client.on("session_confirm", lambda data: (opened.append(data["session_id"]),
+                                                   confirmed.set()))
+        client.on("bot_uttered", lambda _data: answered.set())
+        client.connect(rasa_url, transports=["polling"], socketio_path="/socket.io")
+        try:
+            client.emit("session_request", {})
+            assert confirmed.wait(30), "no session_confirm"
+            client.emit("user_uttered", {"message": "hei"})
+            assert answered.wait(60), "the bot did not answer"
+        finally:
+            client.disconnect()
+    return opened
+
+
+def test_one_web_client_cannot_spray_codes_from_many_chats(production_stack):
+    """The web chat passes each chat's client address to the gateway; code requests from
+    all chats of one address count against one per-source limit (20 an hour)."""
+    runtime = production_stack.runtime
+    production_stack.reset_demo()
+    limit = runtime.settings.otp_codes_per_source_per_hour
+    rng, numbers = random.Random(7), []
+    while len(numbers) < limit + 1:  # distinct numbers: the per-number limits never answer
+        fnr = synthetic_fnr(rng)
+        if fnr and fnr not in numbers:
+            numbers.append(fnr)
+    service = {"Authorization": f"Bearer {runtime.settings.service_token}"}
+    statuses = []
+    try:
+        for chat, fnr in zip(_web_chats_opened(runtime.rasa_url, limit + 1), numbers):
+            call = {"channel": "webchat", "conversation_id": chat}
+            started = requests.post(f"{runtime.portal_url}/api/v1/login/start",
+                                    json={"fnr": fnr, **call}, headers=service, timeout=30)
+            assert started.status_code == 202, started.text
+            statuses.append(requests.post(f"{runtime.portal_url}/api/v1/login/code",
+                                          json={"personal_code": "2580", **call},
+                                          headers=service, timeout=30))
+        assert [s.status_code for s in statuses] == [202] * limit + [429]
+        assert statuses[-1].json()["error"]["code"] == "too_many_codes"
+    finally:
+        production_stack.reset_demo()  # the next tests' web chats come from here too

@@ -17,6 +17,7 @@ from portal.sms.outbox import open_body
 from tests.conftest import AISHA, KARI, KARI_MOBILE, NINA, OLA, PER, PERSONAL_CODES
 from tests.conftest import REDIS_URL, UNKNOWN
 from tests.login_helpers import request_code
+from tests.workspace_helpers import GATEWAY, GATEWAY_TOKEN, SERVICE
 
 
 @pytest.fixture
@@ -244,3 +245,37 @@ def test_the_lock_is_taken_once_however_many_guess_at_once(store_settings, clock
         assert portal.store.get(f"otp:failures:{account}") == "20"
     finally:
         portal.engine.dispose()
+
+
+def test_one_web_client_opening_many_chats_shares_one_source_limit(settings, clock, demo):
+    """The web chat notes each conversation's client address with the gateway; the code
+    requests of every chat that address opens count together, with no source in the call."""
+    app = create_app(dataclasses.replace(settings, gateway_token=GATEWAY_TOKEN,
+                                         otp_codes_per_source_per_hour=3), clock)
+    client = app.test_client()
+
+    def ask_in_new_chat(fnr, address):
+        chat = f"web-{uuid.uuid4().hex}"
+        noted = client.post("/api/v1/gateway/webchat/messages", headers=GATEWAY, json={
+            "sender": chat, "text": "logg inn", "message_id": uuid.uuid4().hex,
+            "source": address})
+        assert noted.status_code == 201, noted.get_json()
+        started = client.post("/api/v1/login/start", headers=SERVICE, json={
+            "fnr": fnr, "channel": "webchat", "conversation_id": chat})
+        assert started.status_code == 202
+        return client.post("/api/v1/login/code", headers=SERVICE, json={
+            "personal_code": PERSONAL_CODES.get(fnr), "channel": "webchat",
+            "conversation_id": chat}).status_code
+
+    try:
+        assert [ask_in_new_chat(fnr, "198.51.100.7") for fnr in (KARI, OLA, AISHA, PER)] \
+            == [202, 202, 202, 429]
+        assert ask_in_new_chat(PER, "203.0.113.9") == 202  # another client is not held up
+        oversized = client.post("/api/v1/gateway/webchat/messages", headers=GATEWAY, json={
+            "sender": f"web-{uuid.uuid4().hex}", "text": "hei",
+            "message_id": uuid.uuid4().hex, "source": "x" * 101})
+        assert oversized.status_code == 422
+        clock.advance(hours=1)
+        assert ask_in_new_chat(NINA, "198.51.100.7") == 202
+    finally:
+        app.extensions["portal"].engine.dispose()
