@@ -1,6 +1,12 @@
 """`assistant`: run, seed and operate the citizen assistant."""
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import signal
+import threading
+from typing import Iterator
+
 import click
 
 from portal.config import ConfigError, Settings
@@ -177,8 +183,6 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     """Send letter notices and the SMS outbox (through Twilio) until stopped (SIGTERM, Ctrl-C)."""
     import logging
     import os
-    import signal
-    import threading
 
     from portal.sms.sender import SendPolicy
     from portal.bootstrap import Portal
@@ -197,27 +201,39 @@ def sms_worker(once: bool, interval: float, batch: int, lease_seconds: float,
     logsetup.configure("sms-worker")
     logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # headers per request
     serve_metrics(os.environ, "sms-worker")
-    stop = threading.Event()
-    previous = {signum: signal.signal(signum, lambda *_: stop.set())
-                for signum in (signal.SIGTERM, signal.SIGINT)}
-    context = Portal(settings)
-    how = ("sending through Twilio" if settings.twilio_configured else
-           "without Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER or "
-           "TWILIO_MESSAGING_SERVICE_SID unset): SMS stay in the dev outbox")
-    click.echo(f"SMS worker {how}{' (once)' if once else f', every {interval:g} s'}.")
-    try:
-        total = run(context, stop, policy=policy, interval=interval, limit=batch, once=once,
-                    daily=DailyPurge() if daily_purge else None)
-    finally:
-        context.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with _until_stopped() as stop:
+        context = Portal(settings)
+        how = ("sending through Twilio" if settings.twilio_configured else
+               "without Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER "
+               "or TWILIO_MESSAGING_SERVICE_SID unset): SMS stay in the dev outbox")
+        click.echo(f"SMS worker {how}{' (once)' if once else f', every {interval:g} s'}.")
+        try:
+            total = run(context, stop, policy=policy, interval=interval, limit=batch,
+                        once=once, daily=DailyPurge() if daily_purge else None)
+        finally:
+            context.close()
     click.echo(f"SMS worker stopped: {total.summary()}.")
 
 
 @main.group()
 def staff() -> None:
     """Staff accounts: caseworkers and admins of the workspace."""
+
+
+@contextlib.contextmanager
+def _until_stopped() -> Iterator[threading.Event]:
+    """An event SIGTERM and Ctrl-C set, for a worker's loop; while it runs, SIGUSR1 prints
+    every thread's stack to the log (`kill -USR1 PID` on a worker that seems stuck)."""
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set())
+                for signum in (signal.SIGTERM, signal.SIGINT)}
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:
+        yield stop
+    finally:
+        faulthandler.unregister(signal.SIGUSR1)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _staff_call(action):
@@ -319,8 +335,6 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
     """Run the bot's turns for logged SMS, in order per conversation, until stopped."""
     import logging
     import os
-    import signal
-    import threading
 
     from portal.bootstrap import Portal
     from portal.conversations.worker import RasaPool, TurnPolicy, TurnWorker, rasa_urls_from_env
@@ -336,19 +350,17 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
 
     logsetup.configure("turn-worker")
     serve_metrics(os.environ, "turn-worker")
-    stop = threading.Event()
-    previous = {signum: signal.signal(signum, lambda *_: stop.set())
-                for signum in (signal.SIGTERM, signal.SIGINT)}
-    context = Portal(settings)
-    urls = rasa_urls_from_env(os.environ)
-    worker = TurnWorker(context, RasaPool(urls, settings.gateway_token, request_timeout), policy)
-    click.echo(f"Turn worker {worker.id} over {len(urls)} Rasa server(s): {', '.join(urls)}.")
-    try:
-        turns = worker.run(stop, interval=interval)
-    finally:
-        context.close()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    with _until_stopped() as stop:
+        context = Portal(settings)
+        urls = rasa_urls_from_env(os.environ)
+        worker = TurnWorker(context, RasaPool(urls, settings.gateway_token, request_timeout),
+                            policy)
+        click.echo(f"Turn worker {worker.id} over {len(urls)} Rasa server(s): "
+                   f"{', '.join(urls)}.")
+        try:
+            turns = worker.run(stop, interval=interval)
+        finally:
+            context.close()
     click.echo(f"Turn worker stopped after {turns} turn(s).")
 
 
@@ -392,7 +404,6 @@ def up(demo: bool) -> None:
     """
     import logging
     import os
-    import signal
 
     from assistant.processes import Supervisor
     from assistant.runtime import Runtime

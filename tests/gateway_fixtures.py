@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -76,8 +77,17 @@ class TurnWorkerProcess:
         self.process.wait(30)
 
     def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then its exit status; a worker that does not stop fails the test with
+        every thread's stack (SIGUSR1, faulthandler) from its log."""
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.kill()
+            raise AssertionError(f"the turn worker did not stop in {timeout} s:\n"
+                                 f"{self.log[-6000:]}") from None
 
     @property
     def log(self) -> str:
