@@ -24,7 +24,8 @@ VARIABLE_OPTIONS = {"--port", "--host", "--interface", "--model"}
 FILE_OPTIONS = {"--credentials", "--endpoints"}
 # What a deployment may set on top of what `assistant up` passes.
 EXTRA_SETTINGS = {"LOG_FORMAT", "METRICS_HOST", "PORTAL_WORKERS", "PORTAL_PUBLIC_URL",
-                  "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"}
+                  "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID",
+                  "SANIC_PROXIES_COUNT"}  # the proxy in front of the web chat
 
 
 # Read by `assistant up` itself, or the system's: passed on, not needed by the process.
