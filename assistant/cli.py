@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import signal
+import sys
 import threading
 from typing import Iterator
 
@@ -227,7 +228,10 @@ def _until_stopped() -> Iterator[threading.Event]:
     stop = threading.Event()
     previous = {signum: signal.signal(signum, lambda *_: stop.set())
                 for signum in (signal.SIGTERM, signal.SIGINT)}
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    try:  # the process's own stderr (the log), also when a test runner swapped sys.stderr
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, OSError, ValueError):  # no stderr with a file descriptor
+        pass
     try:
         yield stop
     finally:
@@ -288,6 +292,27 @@ def staff_token(email: str) -> None:
         click.echo(token)
 
     _staff_call(action)
+
+
+@staff.command("reseal-totp")
+def staff_reseal_totp() -> None:
+    """Seal every TOTP secret with the first key of STAFF_TOTP_KEY (after adding a new key
+    in front: "new,old"); then the old key can be removed."""
+    from portal.bootstrap import Portal
+    from portal.config import WEB_SECRETS
+    from portal.services.audit import record
+    from portal.staff import accounts, totp
+
+    portal = Portal(Settings.from_env(required=WEB_SECRETS))
+    try:
+        with portal.sessions() as db:
+            count = totp.reseal_all(db, portal.settings.staff_totp_key)
+            record(db, accounts.CLI, "staff.totp_resealed", at=portal.clock.now(),
+                   object_type="staff", detail={"count": count})
+            db.commit()
+    finally:
+        portal.close()
+    click.echo(f"Sealed {count} TOTP secret(s) with the first STAFF_TOTP_KEY.")
 
 
 @staff.command("disable")

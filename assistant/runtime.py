@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List
 from urllib.parse import parse_qs, urlparse
 
-from portal.config import PORTAL_SECRETS, PROJECT_ROOT, Settings, environment_of, secret_from
+from portal.config import PROJECT_ROOT, WEB_SECRETS, Settings, environment_of, secret_from
 
 BOT_DIR = PROJECT_ROOT / "bot"
 LOOPBACK = "127.0.0.1"
@@ -19,7 +19,7 @@ LOOPBACK = "127.0.0.1"
 TWILIO_VARS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER",
                "TWILIO_MESSAGING_SERVICE_SID", "TWILIO_API_BASE_URL")
 # Variables that hold a secret or a URL that may carry a password; none is inherited.
-SECRET_VARS = (*PORTAL_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
+SECRET_VARS = (*WEB_SECRETS, "RASA_AUTH_TOKEN", "WEBCHAT_SECRET", "ACTION_SERVER_TOKEN",
                "METRICS_TOKEN",
                "DATABASE_URL", "REDIS_URL", "TRACKER_DB_URL", "TRACKER_DB_PASSWORD",
                "LOCK_REDIS_PASSWORD",
@@ -45,7 +45,7 @@ class Runtime:
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Runtime":
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(env, required=WEB_SECRETS)  # it hands them out
 
         def secret(name: str) -> str:
             return secret_from(env, environment_of(env), settings.var_dir, name)
@@ -152,8 +152,10 @@ class Runtime:
         if process in PORTAL_PROCESSES:
             env.update(self._portal_env())
             if process == "portal":
-                # Admins activate models on every Rasa server from the portal web app.
-                env["RASA_AUTH_TOKEN"] = self.rasa_auth_token
+                # Admins activate models on every Rasa server from the portal web app,
+                # and staff TOTP secrets are opened there only.
+                env.update({"RASA_AUTH_TOKEN": self.rasa_auth_token,
+                            "STAFF_TOTP_KEY": s.staff_totp_key})
             if process == "portal" and self.idporten:
                 # ID-porten login reads the web chat's tickets and keeps the client secret.
                 env.update({"WEBCHAT_SECRET": self.webchat_secret,

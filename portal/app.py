@@ -8,12 +8,12 @@ from flask import Flask, abort, g, request
 
 from portal.bootstrap import Portal
 from portal.clock import Clock
-from portal.config import Settings
+from portal.config import WEB_SECRETS, Settings
 from portal.extensions import apifairy, ma
 
 
 def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = None) -> Flask:
-    settings = settings or Settings.from_env()
+    settings = settings or Settings.from_env(required=WEB_SECRETS)
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

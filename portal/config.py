@@ -53,6 +53,8 @@ DEV_ENVIRONMENTS = ("demo", "test")
 # under var/secrets in the demo.
 PORTAL_SECRETS = ("PORTAL_SERVICE_TOKEN", "DISPATCH_TOKEN", "IDENTITY_HASH_KEY", "GATEWAY_TOKEN",
                   "OUTBOX_KEY", "STAFF_SESSION_SECRET")
+# The web app also seals and opens staff TOTP secrets; its workers never do.
+WEB_SECRETS = (*PORTAL_SECRETS, "STAFF_TOTP_KEY")
 DEMO_HINT = "(ASSISTANT_ENV is production unless set; `assistant up --demo` runs the local demo)"
 
 
@@ -130,6 +132,9 @@ class Settings:
     municipality_name: str = "Bergen kommune"
     municipality_account: str = "15031234562"
     staff_session_secret: str = ""  # signs staff page sessions (Flask SECRET_KEY)
+    # Seals staff TOTP secrets at rest (portal/staff/totp.py); comma-separated to rotate.
+    # Only the web app holds it (assistant/runtime.py).
+    staff_totp_key: str = ""
     staff_secure_cookies: bool = True  # off only in the demo (plain http on 127.0.0.1)
     staff_setup_link_hours: int = 24
     staff_idle_minutes: int = 30
@@ -239,6 +244,7 @@ class Settings:
             twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID") or None,
             twilio_api_base_url=env.get("TWILIO_API_BASE_URL") or None,
             staff_session_secret=secret("STAFF_SESSION_SECRET"),
+            staff_totp_key=secret("STAFF_TOTP_KEY"),
             staff_secure_cookies=_flag(env.get("STAFF_SECURE_COOKIES"), environment != "demo"),
             staff_setup_link_hours=int(env.get("STAFF_SETUP_LINK_HOURS", "24")),
             staff_idle_minutes=int(env.get("STAFF_IDLE_MINUTES", "30")),

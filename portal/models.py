@@ -495,7 +495,7 @@ class StaffMember(Base):
     name: Mapped[str] = Column(String(200), nullable=False)
     role: Mapped[StaffRole] = Column(_enum(StaffRole, "staff_role"), nullable=False)
     password_hash: Mapped[Optional[str]] = Column(String(200))
-    totp_secret: Mapped[Optional[str]] = Column(String(64))
+    totp_secret: Mapped[Optional[str]] = Column(String(255))  # sealed (portal/staff/totp.py)
     totp_enrolled_at: Mapped[Optional[datetime]] = Column(UTCDateTime())
     totp_last_step: Mapped[Optional[int]] = Column(BigInteger)
     session_epoch: Mapped[int] = Column(Integer, nullable=False, default=0)

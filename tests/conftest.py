@@ -122,7 +122,7 @@ def settings(database_url, tmp_path) -> Settings:
         environment="test", database_url=database_url, var_dir=tmp_path,
         service_token=SERVICE_TOKEN, dispatch_token=DISPATCH_TOKEN,
         identity_key="test-identity-key", allow_synthetic_fnr=True, dev_outbox=True,
-        login_response_floor_ms=0,
+        login_response_floor_ms=0, staff_totp_key="test-staff-totp-key",
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyotp
 
 from portal.models import StaffRole
-from portal.staff import accounts
+from portal.staff import accounts, totp
 
 PASSWORD = "Fjordutsikt-Floyen-42"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -28,14 +28,16 @@ def create_staff(app, clock, email: str, role: str = "caseworker", name: str = "
                  password: str = PASSWORD) -> StaffAccount:
     """An enrolled account (added, password set, TOTP confirmed) through the service layer."""
     portal = app.extensions["portal"]
+    key = portal.settings.staff_totp_key
     with portal.sessions() as db:
         member, token = accounts.add(db, email=email, name=name, role=StaffRole(role),
                                      now=clock.now(), link_hours=24, by=accounts.CLI)
         link = accounts.setup_link(db, token, now=clock.now())
-        accounts.set_password(db, link, password, now=clock.now())
-        accounts.confirm_enrolment(db, member, pyotp.TOTP(member.totp_secret).at(clock.now()),
-                                   now=clock.now())
-        account = StaffAccount(member.id, member.email, password, member.totp_secret)
+        accounts.set_password(db, link, password, now=clock.now(), totp_key=key)
+        secret = totp.secret_of(member, key)
+        accounts.confirm_enrolment(db, member, pyotp.TOTP(secret).at(clock.now()),
+                                   now=clock.now(), totp_key=key)
+        account = StaffAccount(member.id, member.email, password, secret)
     clock.advance(seconds=30)  # the enrolment code's time step is used up
     return account
 

@@ -1,49 +1,33 @@
 """The durable SMS outbox: every SMS is written here before anything tries to send it.
 
-Sensitive bodies (one-time codes) are kept encrypted (Fernet, key from OUTBOX_KEY) and only
+Sensitive bodies (one-time codes) are kept sealed (portal/sealing.py, OUTBOX_KEY) and only
 opened to send them or to show them in the demo outbox; they carry an expiry after which they
 are never sent.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import correlation
+from portal import correlation, sealing
 from portal.models import OutboundSms
 
 DEV_OUTBOX = "dev_outbox"  # no SMS provider configured: kept for a person running the demo
 PENDING = "pending"
 EXPIRED = "expired"  # a one-time code whose time ran out before it could be sent
-SEALED = "fernet:"  # the prefix of an encrypted body
-
-
-def _fernet(key: str) -> Fernet:
-    """A Fernet cipher from the OUTBOX_KEY secret (any high-entropy string)."""
-    if not key:
-        raise ValueError("OUTBOX_KEY is not set: sensitive SMS cannot be stored")
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()))
 
 
 def seal(key: str, body: str) -> str:
-    return SEALED + _fernet(key).encrypt(body.encode()).decode()
+    return sealing.seal(key, body, "OUTBOX_KEY")
 
 
 def open_body(key: str, stored: str) -> str:
     """The text to send for a stored body (sealed or not)."""
-    if not stored.startswith(SEALED):
-        return stored
-    try:
-        return _fernet(key).decrypt(stored[len(SEALED):].encode()).decode()
-    except InvalidToken as exc:
-        raise ValueError("an outbox body cannot be opened with this OUTBOX_KEY") from exc
+    return sealing.open_sealed(key, stored, "OUTBOX_KEY")
 
 
 def enqueue(db: Session, *, to: str, body: str, purpose: str, now: datetime,

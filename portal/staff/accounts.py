@@ -7,7 +7,6 @@ count towards a growing back-off per account and per client in the key-value sto
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from portal.kv import KeyValueStore
 from portal.models import ActorType, StaffApiToken, StaffMember, StaffRole, StaffSetupLink
 from portal.services.audit import Actor, record
 from portal.services.login import backoff_seconds
+from portal.staff import totp
 from portal.staff.passwords import password_problem
 
 hasher = PasswordHasher()
@@ -33,7 +33,6 @@ _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TOKEN_PREFIX = "stf_"
-TOTP_STEP = 30
 FAILURE_MEMORY = 24 * 3600
 PENDING_LOGIN = timedelta(minutes=5)
 
@@ -120,7 +119,7 @@ def setup_link(db: Session, token: str, *, now: datetime) -> StaffSetupLink:
 
 
 def set_password(db: Session, link: StaffSetupLink, password: str, *,
-                 now: datetime) -> StaffMember:
+                 now: datetime, totp_key: str) -> StaffMember:
     """Sets the password through a set-up link (using it up) and prepares TOTP enrolment."""
     member = link.staff
     problem = password_problem(password, member.email)
@@ -128,7 +127,7 @@ def set_password(db: Session, link: StaffSetupLink, password: str, *,
         raise InvalidInput("The password does not meet the rules.", code=problem)
     member.password_hash = hasher.hash(password)
     if member.totp_enrolled_at is None:
-        member.totp_secret = pyotp.random_base32()
+        member.totp_secret = totp.new_secret(totp_key)
     link.used_at = now
     record(db, actor(member), "staff.password_set", at=now, object_type="staff",
            object_id=member.id)
@@ -136,38 +135,27 @@ def set_password(db: Session, link: StaffSetupLink, password: str, *,
     return member
 
 
-def provisioning_uri(member: StaffMember, issuer: str) -> str:
-    return pyotp.TOTP(member.totp_secret).provisioning_uri(name=member.email,
-                                                            issuer_name=issuer)
+def provisioning_uri(member: StaffMember, issuer: str, totp_key: str) -> str:
+    return pyotp.TOTP(totp.secret_of(member, totp_key)).provisioning_uri(name=member.email,
+                                                                         issuer_name=issuer)
 
 
-def _totp_step(member: StaffMember, code: str, now: datetime) -> Optional[int]:
-    """The time step (now, or one either side for clock drift) the code belongs to."""
-    code = "".join(ch for ch in str(code or "") if ch.isdigit())
-    if len(code) != 6 or not member.totp_secret:
-        return None
-    totp = pyotp.TOTP(member.totp_secret)
-    current = int(now.timestamp()) // TOTP_STEP
-    for step in (current, current - 1, current + 1):
-        if hmac.compare_digest(totp.at(step * TOTP_STEP), code):
-            return step
-    return None
-
-
-def _check_totp(member: StaffMember, code: str, now: datetime) -> None:
-    step = _totp_step(member, code, now)
+def _check_totp(member: StaffMember, code: str, now: datetime, totp_key: str) -> None:
+    step = totp.matching_step(member, code, now, totp_key)
     if step is None:
         raise Unauthorized("Wrong code.", code="wrong_code")
     if member.totp_last_step is not None and step <= member.totp_last_step:
         raise Unauthorized("That code has been used; wait for the next one.",
                            code="code_reused")
     member.totp_last_step = step
+    totp.keep_sealed(member, totp_key)
 
 
-def confirm_enrolment(db: Session, member: StaffMember, code: str, *, now: datetime) -> None:
+def confirm_enrolment(db: Session, member: StaffMember, code: str, *, now: datetime,
+                      totp_key: str) -> None:
     """Completes TOTP enrolment with a first code from the authenticator app."""
     try:
-        _check_totp(member, code, now)
+        _check_totp(member, code, now, totp_key)
     except Unauthorized:
         record(db, actor(member), "staff.enrol_failed", at=now, object_type="staff",
                object_id=member.id)
@@ -240,11 +228,11 @@ def check_password(db: Session, store: KeyValueStore, email: str, password: str,
 
 
 def check_code(db: Session, store: KeyValueStore, member: StaffMember, code: str, *,
-               client: str, now: datetime) -> None:
+               client: str, now: datetime, totp_key: str) -> None:
     """The second login step: a TOTP code not used before; completes the login."""
     check_backoff(store, member.email, client)
     try:
-        _check_totp(member, code, now)
+        _check_totp(member, code, now, totp_key)
     except Unauthorized as exc:
         db.rollback()
         _failed(db, store, member, member.email, client, step="totp", reason=exc.code,

@@ -13,7 +13,7 @@ from portal.errors import PortalError
 from portal.extensions import csrf
 from portal.models import StaffMember, StaffRole
 from portal.services.audit import record
-from portal.staff import accounts, workspace_views
+from portal.staff import accounts, totp, workspace_views
 from portal.staff.auth import current_staff, end_session, error_page, staff_login_required
 from portal.staff.auth import start_session
 from portal.staff.texts import LANGUAGES
@@ -114,7 +114,7 @@ def login_code_submit():
         return redirect(url_for("staff.login", notice="login_expired"))
     try:
         accounts.check_code(get_db(), portal().store, member, request.form.get("code", ""),
-                            client=_client(), now=now())
+                            client=_client(), now=now(), totp_key=settings().staff_totp_key)
     except PortalError as exc:
         status = 429 if exc.code == "login_backoff" else 401
         values = _backoff_message(exc) if exc.code == "login_backoff" else {}
@@ -171,7 +171,8 @@ def setup_submit(token: str):
         return render_template("staff/setup.html", member=link.staff,
                                error="password_mismatch"), 422
     try:
-        member = accounts.set_password(get_db(), link, password, now=now())
+        member = accounts.set_password(get_db(), link, password, now=now(),
+                                       totp_key=settings().staff_totp_key)
     except PortalError as exc:
         return render_template("staff/setup.html", member=link.staff, error=exc.code), 422
     end_session()  # whoever was logged in on this browser, the new member starts afresh
@@ -180,10 +181,12 @@ def setup_submit(token: str):
 
 
 def _enrol_page(member: StaffMember, error, status: int = 200):
-    uri = accounts.provisioning_uri(member, settings().municipality_name)
+    key = settings().staff_totp_key
+    uri = accounts.provisioning_uri(member, settings().municipality_name, key)
     lang = session.get("staff_lang", "nb")
     qr = segno.make(uri, error="m").svg_inline(scale=5, border=2, omitsize=False)
-    secret = " ".join(member.totp_secret[i:i + 4] for i in range(0, len(member.totp_secret), 4))
+    plain = totp.secret_of(member, key)
+    secret = " ".join(plain[i:i + 4] for i in range(0, len(plain), 4))
     return render_template("staff/enrol.html", member=member, qr_svg=qr, secret=secret,
                            error=error, lang=lang), status
 
@@ -202,7 +205,8 @@ def enrol_submit():
     if member is None or member.totp_enrolled_at is not None:
         return redirect(url_for("staff.login", notice="login_expired"))
     try:
-        accounts.confirm_enrolment(get_db(), member, request.form.get("code", ""), now=now())
+        accounts.confirm_enrolment(get_db(), member, request.form.get("code", ""), now=now(),
+                                   totp_key=settings().staff_totp_key)
     except PortalError as exc:
         return _enrol_page(member, exc.code, 401)
     member.last_login_at = now()

@@ -169,7 +169,8 @@ def test_no_log_field_holds_a_secret_or_a_personal_number(production_stack):
     secrets = {runtime.rasa_auth_token, runtime.webchat_secret, runtime.action_server_token,
                runtime.metrics_token, settings.service_token, settings.dispatch_token,
                settings.identity_key, settings.gateway_token, settings.outbox_key,
-               settings.staff_session_secret, stack.env["TWILIO_AUTH_TOKEN"]}
+               settings.staff_session_secret, settings.staff_totp_key,
+               stack.env["TWILIO_AUTH_TOKEN"]}
     personal = {KARI, KARI_MOBILE, KARI_MOBILE[3:]}
     codes = {m["body"] for m in stack.sms_to(KARI_MOBILE)}
     codes = {c for body in codes for c in re.findall(r"\b\d{6}\b", body)}

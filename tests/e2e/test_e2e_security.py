@@ -152,11 +152,12 @@ def test_no_secret_on_a_command_line_and_each_process_holds_only_its_own(product
                "service": s.service_token, "dispatch": s.dispatch_token,
                "identity": s.identity_key, "gateway": s.gateway_token,
                "outbox": s.outbox_key, "staff": s.staff_session_secret,
-               "twilio": s.twilio_auth_token}
+               "totp": s.staff_totp_key, "twilio": s.twilio_auth_token}
     assert len(set(secrets.values())) == len(secrets)  # each one tells whose it is
     workers = {"service", "dispatch", "identity", "gateway", "outbox", "staff", "twilio",
                "metrics"}
-    allowed = {"portal": workers | {"rasa"},  # the web app activates models on Rasa
+    # The web app activates models on Rasa and opens staff TOTP secrets; no worker does.
+    allowed = {"portal": workers | {"rasa", "totp"},
                "sms-worker": workers, "turn-worker-1": workers,
                "actions": {"service", "actions", "metrics"},
                "rasa": {"rasa", "webchat", "gateway", "actions", "metrics"}}

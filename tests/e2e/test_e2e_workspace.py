@@ -15,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 from portal.bootstrap import Portal
 from portal.clock import Clock
 from portal.models import StaffRole
-from portal.staff import accounts
+from portal.staff import accounts, totp
 from tests.staff_helpers import PASSWORD
 from tests.e2e.test_staff_browser import CHROMIUM, DOCS, FLAGS, accessible
 
@@ -32,11 +32,14 @@ def enrolled(stack, email: str, name: str):
             now = portal.clock.now()
             member, token = accounts.add(db, email=email, name=name, role=StaffRole.CASEWORKER,
                                          now=now, link_hours=1, by=accounts.CLI)
-            accounts.set_password(db, accounts.setup_link(db, token, now=now), PASSWORD, now=now)
-            previous = pyotp.TOTP(member.totp_secret).at(now.timestamp() - 30)
-            accounts.confirm_enrolment(db, member, previous, now=now)
+            key = portal.settings.staff_totp_key
+            accounts.set_password(db, accounts.setup_link(db, token, now=now), PASSWORD, now=now,
+                                  totp_key=key)
+            secret = totp.secret_of(member, key)
+            previous = pyotp.TOTP(secret).at(now.timestamp() - 30)
+            accounts.confirm_enrolment(db, member, previous, now=now, totp_key=key)
             api_token = accounts.issue_token(db, member, now=now, by=accounts.CLI)
-            return member.totp_secret, {"Authorization": f"Bearer {api_token}"}
+            return secret, {"Authorization": f"Bearer {api_token}"}
     finally:
         portal.close()
 

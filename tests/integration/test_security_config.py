@@ -22,6 +22,7 @@ SECRETS = {
     "GATEWAY_TOKEN": "s-gateway-token-0123456789",
     "OUTBOX_KEY": "s-outbox-key-0123456789",
     "STAFF_SESSION_SECRET": "s-staff-session-0123456789",
+    "STAFF_TOTP_KEY": "s-staff-totp-key-0123456789",
     "ACTION_SERVER_TOKEN": "s-action-server-0123456789",
     "METRICS_TOKEN": "s-metrics-token-0123456789",
     "TWILIO_AUTH_TOKEN": "s-twilio-auth-0123456789",
@@ -34,8 +35,9 @@ PORTAL_FAMILY = {"PORTAL_SERVICE_TOKEN", "DISPATCH_TOKEN", "IDENTITY_HASH_KEY", 
                  "OUTBOX_KEY", "STAFF_SESSION_SECRET", "TWILIO_AUTH_TOKEN",
                  "TWILIO_ACCOUNT_SID", "METRICS_TOKEN", "db", "redis"}
 NEEDS = {
-    # Only the web app activates models on the Rasa servers: the workers get no Rasa token.
-    "portal": PORTAL_FAMILY | {"RASA_AUTH_TOKEN"},
+    # Only the web app activates models on the Rasa servers and opens staff TOTP secrets:
+    # the workers get neither key.
+    "portal": PORTAL_FAMILY | {"RASA_AUTH_TOKEN", "STAFF_TOTP_KEY"},
     "sms-worker": PORTAL_FAMILY,
     "turn-worker": PORTAL_FAMILY,
     "actions": {"PORTAL_SERVICE_TOKEN", "ACTION_SERVER_TOKEN", "METRICS_TOKEN"},

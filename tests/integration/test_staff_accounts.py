@@ -2,16 +2,19 @@
 key-value store in the real Redis."""
 from __future__ import annotations
 
+import dataclasses
 
 import pyotp
 import pytest
 import redis
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from assistant.cli import main
+from portal import sealing
+from portal.app import create_app
 from portal.models import ActorType, AuditEvent, StaffApiToken, StaffMember, StaffSetupLink
-from portal.staff import accounts
+from portal.staff import accounts, totp
 from portal.staff.auth import staff_token_required
 from tests.conftest import KARI, REDIS_URL, SERVICE_TOKEN
 from tests.staff_helpers import PASSWORD, StaffAccount, create_staff, csrf_of, log_in
@@ -34,8 +37,9 @@ def cli(database_url, tmp_path, monkeypatch, clock):
            "PORTAL_PUBLIC_URL": "https://portal.example.no"}
     runner = CliRunner()
 
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(main, list(args), env=env, catch_exceptions=False)
+    def run(*args: str, ok: bool = True, **more_env: str):
+        result = runner.invoke(main, list(args), env={**env, **more_env},
+                               catch_exceptions=False)
         assert (result.exit_code == 0) == ok, result.output
         return result.output
 
@@ -84,7 +88,9 @@ def test_cli_add_link_password_enrol_logout_login(cli, client, clock, db):
 
     enrol = client.get("/staff/enrol").get_data(as_text=True)
     assert "<svg" in enrol
-    secret = _read(db, select(StaffMember.totp_secret), "scalar_one")
+    stored = _read(db, select(StaffMember.totp_secret), "scalar_one")
+    secret = sealing.open_sealed("test-staff-totp-key", stored, "STAFF_TOTP_KEY")
+    assert sealing.is_sealed(stored) and secret not in stored  # a dump cannot make codes
     assert " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)) in enrol
     wrong = client.post("/staff/enrol", data={"csrf_token": csrf_of(enrol), "code": "000000"})
     assert wrong.status_code == 401 and 'aria-invalid="true"' in wrong.get_data(True)
@@ -384,3 +390,36 @@ def test_the_queue_region_announces_only_a_changed_count(client, clock, app):
     assert "hx-swap-oob" not in same.get_data(True)
     changed = client.get("/staff/queue?seen=3", headers={"HX-Request": "true"}).get_data(True)
     assert '<div id="staff-live" hx-swap-oob="innerHTML">0 samtaler venter.</div>' in changed
+
+
+def test_totp_secrets_are_resealed_with_a_new_key_and_plain_ones_sealed(cli, clock, app, db,
+                                                                         settings):
+    """Rotation: with "new,old" the old secrets still open; each login (and `reseal_all`)
+    seals with the new key, after which the old key can go. A secret stored in clear before
+    sealing began is sealed at its member's next login, or by `assistant staff reseal-totp`."""
+    account = create_staff(app, clock, "kari.rotasjon@bergen.kommune.no")
+    old = settings.staff_totp_key
+    rotating = create_app(dataclasses.replace(settings, staff_totp_key=f"new-key-0123,{old}"),
+                          clock)
+    try:
+        assert log_in(rotating.test_client(), clock, account).status_code == 302  # old key
+        stored = _read(db, select(StaffMember.totp_secret), "scalar_one")
+        assert sealing.open_sealed("new-key-0123", stored, "STAFF_TOTP_KEY") == account.secret
+        with pytest.raises(sealing.CannotOpen):  # ... and sealed with the new one
+            sealing.open_sealed(old, stored, "STAFF_TOTP_KEY")
+
+        db.execute(update(StaffMember).values(totp_secret=account.secret))  # before sealing
+        db.commit()
+        out = cli("staff", "reseal-totp", STAFF_TOTP_KEY="new-key-0123")
+        assert "Sealed 1 TOTP secret(s)" in out
+        assert _actions(db, action="staff.totp_resealed") == [
+            ("staff.totp_resealed", ActorType.SYSTEM, "cli")]
+        stored = _read(db, select(StaffMember.totp_secret), "scalar_one")
+        assert sealing.is_sealed(stored) and account.secret not in stored
+        clock.advance(seconds=30)
+        rotated = create_app(dataclasses.replace(settings, staff_totp_key="new-key-0123"),
+                             clock)
+        assert log_in(rotated.test_client(), clock, account).status_code == 302  # old key gone
+        rotated.extensions["portal"].engine.dispose()
+    finally:
+        rotating.extensions["portal"].engine.dispose()
