@@ -158,19 +158,31 @@ def test_the_language_choice_switches_the_bot_and_marks_each_message(page, embed
     expect(languages.get_by_role("button", name="Bokmål")).to_have_attribute("aria-pressed",
                                                                              "true")
     languages.get_by_role("button", name="English").click()
-    log = page.get_by_role("log")
+    log = page.get_by_role("log", name="The conversation")  # the page's own words follow
     expect(log).to_contain_text("OK, I will write in English.")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Chat with Bergen kommune")
+    languages = page.get_by_role("group", name="Language")
     expect(languages.get_by_role("button", name="English")).to_have_attribute("aria-pressed",
                                                                              "true")
     reply = log.locator("li.bot").last
     expect(reply).to_have_attribute("lang", "en")
-    send(page, "help")
+    expect(reply.locator(".who")).to_have_text("The assistant")
+    page.get_by_label("Your message").fill("help")
+    page.get_by_label("Your message").press("Enter")
     expect(log).to_contain_text("You can write:")
+    expect(page.get_by_role("status")).to_have_text("Connected.")
     languages.get_by_role("button", name="Nynorsk").click()
+    log = page.get_by_role("log", name="Samtalen")
     expect(log).to_contain_text("Greitt, eg skriv nynorsk.")
     expect(log.locator("li.bot").last).to_have_attribute("lang", "nn")
+    expect(page.get_by_label("Meldinga di")).to_be_visible()
+    expect(page.locator("#sms-login")).to_have_text("Logg inn med eingongskode på SMS")
     results = Axe().run(page)
     assert results.violations_count == 0, results.generate_report()
+    page.reload()  # the tab keeps the conversation and its language
+    expect(page.get_by_role("status")).to_have_text("Tilkopla.")
+    expect(page.locator("html")).to_have_attribute("lang", "nn")
 
 
 def test_the_socket_refuses_a_foreign_origin(embedded_stack):
