@@ -15,7 +15,7 @@ from portal.models import Channel
 from portal.training.annotations import annotate, training_examples
 from portal.training.data import (ANNOTATED_FILE, build_training_root, epochs_scale,
                                   scaled_config)
-from portal.training.jobs import ProgressParser
+from portal.training.progress import ProgressParser
 from tests.conftest import T0
 from tests.training_fixtures import add_conversation, add_message
 
