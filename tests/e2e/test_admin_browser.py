@@ -149,7 +149,9 @@ def test_an_evaluation_is_followed_on_the_comparison_page(browser, portal_url, a
     evaluate.click()
     notice = page.locator("#admin-result")
     expect(notice).to_contain_text("er satt i kø")
+    expect(notice).to_be_focused()
     expect(page.locator("#evaluate-job-error")).to_contain_text(
         "is not a Rasa model archive: candidate-2-bbbb2222.tar.gz.", timeout=60_000)
+    expect(notice).to_be_focused()  # the polls and the result's swap left it there
     expect(evaluate).to_be_visible()
     accessible(page)
