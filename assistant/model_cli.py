@@ -77,28 +77,15 @@ def list_() -> None:
                        f"{v.training_seconds or 0:>8.0f} {v.annotations:>5} {f1:>15} "
                        f"{e.candidate_failed_tests if e else '-':>5}  {Path(v.path).name}")
         for job in list_jobs(db, portal.clock.now(), limit=5):
-            click.echo(f"job {job.id}: {job.state} {job.progress}% {job.stage or ''}"
+            click.echo(f"job {job.id} ({job.kind}): {job.state} {job.progress}% {job.stage or ''}"
                        + (f" - {job.error}" if job.error else ""))
         db.commit()
 
 
-@model.command()
-@STAFF
-@click.option("--detach", is_flag=True, help="Start it and return at once.")
-def train(staff_id: int, detach: bool) -> None:
-    """Train a candidate in the background on data/ plus the accepted annotations."""
-    from portal.errors import PortalError
-    from portal.training.data import epochs_scale
-    from portal.training.jobs import RUNNING, get_job, start_training
+def _follow(portal, job):
+    """Prints a job's progress until it ends; a failed job fails the command."""
+    from portal.training.jobs import NOUNS, RUNNING, SUCCEEDED, get_job
 
-    portal = _portal()
-    try:
-        job = start_training(portal, staff_id, scale=epochs_scale())
-    except PortalError as exc:
-        _fail(exc)
-    click.echo(f"Training job {job.id} started; log: {job.log_path}")
-    if detach:
-        return
     shown = None
     while True:
         with portal.sessions() as db:
@@ -110,16 +97,41 @@ def train(staff_id: int, detach: bool) -> None:
         if job.state != RUNNING:
             break
         time.sleep(1)
-    if job.state != "succeeded":
-        raise click.ClickException(f"Training job {job.id} failed: {job.error}")
+    if job.state != SUCCEEDED:
+        raise click.ClickException(f"{NOUNS[job.kind].capitalize()} job {job.id} failed: "
+                                   f"{job.error}")
+    return job
+
+
+DETACH = click.option("--detach", is_flag=True, help="Start it and return at once.")
+
+
+@model.command()
+@STAFF
+@DETACH
+def train(staff_id: int, detach: bool) -> None:
+    """Train a candidate in the background on data/ plus the accepted annotations."""
+    from portal.errors import PortalError
+    from portal.training.data import epochs_scale
+    from portal.training.training_job import start_training
+
+    portal = _portal()
+    try:
+        job = start_training(portal, staff_id, scale=epochs_scale())
+    except PortalError as exc:
+        _fail(exc)
+    click.echo(f"Training job {job.id} started; log: {job.log_path}")
+    if detach:
+        return
+    job = _follow(portal, job)
     click.echo(f"Candidate: model version {job.model_version_id}")
 
 
 @model.command("run-job", hidden=True)
 @click.argument("job_id", type=int)
 def run_job(job_id: int) -> None:
-    """The background runner of one training job (started by `model train`)."""
-    from portal.training.jobs import run_job as run
+    """The background runner of one job (started by `model train` and `model evaluate`)."""
+    from portal.training.runner import run_job as run
 
     run(_portal(), job_id)
 
@@ -128,21 +140,32 @@ def run_job(job_id: int) -> None:
 @STAFF
 @click.argument("job_id", type=int)
 def cancel(staff_id: int, job_id: int) -> None:
-    """Stop a running training."""
+    """Stop a running training or evaluation."""
     from portal.errors import PortalError
-    from portal.training.jobs import cancel_training
+    from portal.training.jobs import cancel_job
 
     try:
-        cancel_training(_portal(), job_id, staff_id)
+        cancel_job(_portal(), job_id, staff_id)
     except PortalError as exc:
         _fail(exc)
-    click.echo(f"Training job {job_id} cancelled.")
+    click.echo(f"Job {job_id} cancelled.")
 
 
-def _evaluate(portal, db, version_id: int, staff_id: int):
-    from portal.training.admin import evaluate_version
+def _evaluate(portal, version_id: int, staff_id: int, detach: bool = False):
+    """Queues an evaluation job (or joins the one running for the version) and, unless
+    detached, follows it to its result."""
+    from portal.errors import PortalError
+    from portal.training.evaluation_job import start_evaluation
 
-    return evaluate_version(portal, db, version_id, staff_id)
+    try:
+        job, new = start_evaluation(portal, version_id, staff_id)
+    except PortalError as exc:
+        _fail(exc)
+    click.echo(f"Evaluation job {job.id} {'queued' if new else 'already running'} for "
+               f"version {version_id}; log: {job.log_path}")
+    if detach:
+        return None
+    return _follow(portal, job).evaluation
 
 
 def show_evaluation(e) -> None:
@@ -168,19 +191,15 @@ def show_evaluation(e) -> None:
 
 @model.command()
 @STAFF
+@DETACH
 @click.argument("version_id", type=int)
-def evaluate(staff_id: int, version_id: int) -> None:
-    """Judge a candidate against the active model (held-out set, conversation tests)."""
-    from portal.errors import PortalError
-
-    portal = _portal()
-    with portal.sessions() as db:
-        try:
-            evaluation = _evaluate(portal, db, version_id, staff_id)
-        except PortalError as exc:
-            _fail(exc)
-        db.commit()
-    show_evaluation(evaluation)
+def evaluate(staff_id: int, detach: bool, version_id: int) -> None:
+    """Judge a candidate against the active model (held-out set, conversation tests) as a
+    background job, like the admin pages do; waits for it and prints the comparison unless
+    --detach. A second call while one runs for the version follows that one."""
+    evaluation = _evaluate(_portal(), version_id, staff_id, detach)
+    if evaluation is not None:
+        show_evaluation(evaluation)
 
 
 def _swap(version_id: int, staff_id: int, reason: Optional[str], urls, rollback: bool) -> None:
@@ -197,8 +216,8 @@ def _swap(version_id: int, staff_id: int, reason: Optional[str], urls, rollback:
                 baseline = serving_path(db, _startup_model(portal))
                 if latest_evaluation(db, version_id, baseline) is None:
                     click.echo("Evaluating first …")
-                    show_evaluation(_evaluate(portal, db, version_id, staff_id))
-                    db.commit()
+                    db.rollback()  # the evaluation job writes from its own process
+                    show_evaluation(_evaluate(portal, version_id, staff_id))
             activation = activate(db, version_id, staff_id, servers, now=portal.clock.now(),
                                   startup_model=_startup_model(portal), reason=reason,
                                   rollback=rollback)

@@ -566,14 +566,19 @@ class NluAnnotation(Base):
 
 
 class TrainingJob(Base):
-    """One background `rasa train`; at most one holds the running slot at a time."""
+    """One background job of the training loop: a `rasa train` (at most one holds the running
+    slot at a time) or an evaluation of a version (at most one running per version)."""
 
     __tablename__ = "training_jobs"
 
     id: Mapped[int] = Column(Integer, primary_key=True)
+    kind: Mapped[str] = Column(String(10), nullable=False, default="train",
+                               server_default="train")  # train | evaluate
     state: Mapped[str] = Column(String(10), nullable=False)  # running | succeeded | failed
-    # 1 while running, NULL otherwise: the unique constraint admits one running job only.
+    # 1 while a training runs, NULL otherwise: the unique constraint admits one training only.
     running_slot: Mapped[Optional[int]] = Column(Integer, unique=True)
+    # The evaluated version's id while its evaluation runs, NULL otherwise: one per version.
+    evaluation_slot: Mapped[Optional[int]] = Column(Integer, unique=True)
     progress: Mapped[int] = Column(Integer, nullable=False, default=0)
     stage: Mapped[Optional[str]] = Column(String(60))
     started_by: Mapped[int] = Column(Integer, nullable=False)
@@ -584,7 +589,11 @@ class TrainingJob(Base):
     log_path: Mapped[Optional[str]] = Column(Text)
     error: Mapped[Optional[str]] = Column(Text)
     epochs_scale: Mapped[Optional[float]] = Column(Float)
+    # The version a training made, or the version an evaluation judges.
     model_version_id: Mapped[Optional[int]] = Column(ForeignKey("model_versions.id"))
+    evaluation_id: Mapped[Optional[int]] = Column(ForeignKey("model_evaluations.id"))
+    evaluation: Mapped[Optional["ModelEvaluation"]] = relationship("ModelEvaluation",
+                                                                   lazy="joined")
 
 
 class ModelVersion(Base):

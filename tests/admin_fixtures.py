@@ -1,9 +1,11 @@
 """Arranging the admin training pages' world: admin and caseworker accounts, citizen messages,
-model versions with their files, evaluations, and a stand-in for a running training runner."""
+model versions with their files, evaluations, a stand-in for a running job's runner, and
+waiting for a real runner to end its job."""
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +74,18 @@ def make_active(db, version: ModelVersion, at=T0) -> None:
     db.flush()
 
 
+def active_and_candidate(db, models_dir: Path) -> tuple:
+    """The ids of an active version and a candidate "candidate-2-bbbb2222" (their files are
+    no Rasa model archives: a real evaluation of them fails at once), committed."""
+    old = add_version(db, models_dir, "bot-aaaa1111")
+    make_active(db, old)
+    candidate = add_version(db, models_dir, "candidate-2-bbbb2222")
+    db.commit()
+    ids = old.id, candidate.id
+    db.rollback()
+    return ids
+
+
 def add_evaluation(db, candidate: ModelVersion, baseline: ModelVersion, *, worse: bool,
                    at=T0) -> ModelEvaluation:
     cand_f1, base_f1 = (0.5, 0.75) if worse else (1.0, 0.5)
@@ -99,13 +113,17 @@ def add_evaluation(db, candidate: ModelVersion, baseline: ModelVersion, *, worse
 
 
 @contextmanager
-def running_job(app, clock, staff_id: int):
-    """A training job whose runner process is alive (a sleeping process with the runner's
-    command line), so the one-at-a-time rule holds while it lives."""
+def running_job(app, clock, staff_id: int, version_id: Optional[int] = None):
+    """A job whose runner process is alive (a sleeping process with the runner's command
+    line), so the one-at-a-time rules hold while it lives: a training, or with `version_id`
+    an evaluation of that version."""
     portal = app.extensions["portal"]
+    slots = ({"running_slot": 1, "stage": "NLU epoch 4/10"} if version_id is None else
+             {"kind": "evaluate", "evaluation_slot": version_id, "model_version_id": version_id,
+              "stage": "Rasa's tests: 1 of 3 done"})
     with portal.sessions() as db:
-        job = TrainingJob(state="running", running_slot=1, progress=42, stage="NLU epoch 4/10",
-                          started_by=staff_id, started_at=clock.now(), host=None)
+        job = TrainingJob(state="running", progress=42, started_by=staff_id,
+                          started_at=clock.now(), host=None, **slots)
         db.add(job)
         db.commit()
         job_id = job.id
@@ -119,3 +137,16 @@ def running_job(app, clock, staff_id: int):
     finally:
         process.kill()
         process.wait()
+
+
+def ended_job(app, job_id: int, timeout: float = 180) -> TrainingJob:
+    """The job once its runner process has ended it (read from the database)."""
+    portal = app.extensions["portal"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with portal.sessions() as db:
+            job = db.get(TrainingJob, job_id)
+        if job.state != "running":
+            return job
+        time.sleep(0.5)
+    raise AssertionError(f"job {job_id} still running after {timeout} s")

@@ -1,5 +1,5 @@
-"""The admin JSON API (admin staff tokens): NLU inbox and annotations, training jobs, the
-model bank, activation and rollback."""
+"""The admin JSON API (admin staff tokens): NLU inbox and annotations, training and evaluation
+jobs, the model bank, activation and rollback."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,16 +9,18 @@ from flask import Blueprint
 
 from portal.admin.context import rasa_servers
 from portal.admin.schemas import (ActivateSchema, ActivationSchema, AnnotateSchema,
-                                  AnnotationSchema, EvaluationSchema, InboxQuerySchema, InboxSchema, JobSchema,
+                                  AnnotationSchema, InboxQuerySchema, InboxSchema, JobSchema,
                                   VersionListSchema)
 from portal.api.context import get_db, now, portal
 from portal.api.schemas import ErrorSchema
 from portal.privacy import redact_text
 from portal.staff.auth import current_staff, staff_token_required
-from portal.training.admin import evaluate_version, inbox_filter, swap
+from portal.training.admin import inbox_filter, swap
 from portal.training.annotations import IGNORE, OUT_OF_SCOPE, annotate, inbox
 from portal.training.data import epochs_scale
-from portal.training.jobs import get_job, start_training
+from portal.training.evaluation_job import start_evaluation
+from portal.training.jobs import get_job
+from portal.training.training_job import start_training
 from portal.training.models import ActivationFailed, list_versions, rollback_target
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1/admin")
@@ -84,7 +86,8 @@ def train():
 @response(JobSchema)
 @other_responses({**AUTH, 404: (ErrorSchema, "No such job")})
 def job(job_id: int):
-    """A training job's state, progress, stage and failure cause"""
+    """A job's state, progress, stage and failure cause; an evaluation job's result once it
+    succeeded"""
     row = get_job(get_db(), job_id, now())
     get_db().commit()
     return row
@@ -101,15 +104,18 @@ def models():
 
 @bp.post("/models/<int:version_id>/evaluate")
 @staff_token_required(role="admin")
-@response(EvaluationSchema)
-@other_responses({**AUTH, 404: (ErrorSchema, "No such version"),
+@response(JobSchema, 202, description="The evaluation job, queued")
+@other_responses({**AUTH, 200: (JobSchema, "An evaluation of this version is queued or "
+                                           "running already: that job"),
+                  404: (ErrorSchema, "No such version"),
                   409: (ErrorSchema, "Its file is gone, or no serving model is known")})
 def evaluate_model(version_id: int):
-    """Judge a version against the model now serving: held-out set and conversation tests
-    (runs Rasa; takes minutes)"""
-    row = evaluate_version(portal(), get_db(), version_id, current_staff().id)
-    get_db().commit()
-    return row
+    """Queue an evaluation of a version against the model now serving (held-out set and
+    conversation tests, in the background; follow it at the job's link)"""
+    staff_id = current_staff().id
+    get_db().commit()  # start_evaluation uses its own sessions: end this request's transaction
+    job, new = start_evaluation(portal(), version_id, staff_id)
+    return job, 202 if new else 200
 
 
 def _swap(version_id: int, reason, rollback: bool):

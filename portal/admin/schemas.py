@@ -1,4 +1,5 @@
 """Schemas of the admin JSON API."""
+from flask import url_for
 from marshmallow import ValidationError, fields, validates_schema
 
 from portal.extensions import ma
@@ -60,18 +61,6 @@ class AnnotationSchema(ma.Schema):
     at = fields.DateTime()
 
 
-class JobSchema(ma.Schema):
-    id = fields.Integer()
-    state = fields.String(metadata={"description": "running, succeeded or failed"})
-    progress = fields.Integer(metadata={"description": "0-100"})
-    stage = fields.String(allow_none=True)
-    started_by = fields.Integer()
-    started_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
-    error = fields.String(allow_none=True, metadata={"description": "The cause of a failure"})
-    model_version_id = fields.Integer(allow_none=True)
-
-
 class EvaluationSchema(ma.Schema):
     id = fields.Integer()
     at = fields.DateTime()
@@ -84,6 +73,33 @@ class EvaluationSchema(ma.Schema):
     report = fields.Dict(metadata={"description": "Per-intent figures of both sides, "
                                                   "out-of-scope rejection, changed "
                                                   "predictions, failing conversation tests"})
+
+
+class JobSchema(ma.Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "train or evaluate"})
+    state = fields.String(metadata={"description": "running (stage queued until its runner "
+                                                   "starts), succeeded or failed"})
+    progress = fields.Integer(metadata={"description": "0-100"})
+    stage = fields.String(allow_none=True)
+    started_by = fields.Integer()
+    started_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True, metadata={"description": "The cause of a failure"})
+    model_version_id = fields.Integer(allow_none=True, metadata={
+        "description": "The version a training made, or the version an evaluation judges"})
+    evaluation = fields.Nested(EvaluationSchema, allow_none=True, metadata={
+        "description": "An evaluation job's result, once it succeeded"})
+    links = fields.Method("job_links", metadata={
+        "description": "self: this job; models: the model bank; page: the admin page that "
+                       "shows it"})
+
+    def job_links(self, job) -> dict:
+        """This job in the API, the model bank, and the admin page that shows the job."""
+        page = (url_for("admin.compare", version_id=job.model_version_id)
+                if job.kind == "evaluate" else url_for("admin.models"))
+        return {"self": url_for("admin_api.job", job_id=job.id),
+                "models": url_for("admin_api.models"), "page": page}
 
 
 class VersionSchema(ma.Schema):

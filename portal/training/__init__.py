@@ -1,1 +1,2 @@
-"""The admin training loop: annotations, background training, evaluation, activation."""
+"""The admin training loop: annotations, training and evaluation as background jobs,
+activation."""

@@ -1,18 +1,15 @@
-"""What the admin pages, the admin JSON API and the CLI share: parsing inbox filters,
-evaluating a version against the serving model, activating and rolling back."""
+"""What the admin pages, the admin JSON API and the CLI share: parsing inbox filters, the
+model a version is judged against, activating and rolling back."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 from portal.errors import Conflict, InvalidInput
 from portal.models import ModelActivation, ModelEvaluation
 from portal.training.annotations import InboxFilter
-from portal.training.evaluation import evaluate
-from portal.training.models import (activate, active_version, get_version, latest_evaluation,
-                                    serving_path)
+from portal.training.models import activate, active_version, latest_evaluation, serving_path
 
 TRUE = {"1", "true", "on", "yes"}
 
@@ -70,23 +67,20 @@ def startup_model(portal) -> Optional[Path]:
     return path if path.exists() else None
 
 
-def evaluate_version(portal, db, version_id: int, staff_id: int) -> ModelEvaluation:
-    """Judges a version against the model now serving (held-out set, conversation tests)."""
-    get_version(db, version_id)
+def baseline(portal, db) -> Tuple[str, Optional[int]]:
+    """What a candidate is judged against: the model serving now (its file, its version id
+    when it is in the bank); none known raises Conflict `no_baseline`."""
     active = active_version(db)
-    baseline = serving_path(db, startup_model(portal))
-    work = portal.settings.var_dir / "evaluations" / f"v{version_id}-{int(time.time())}"
-    return evaluate(db, version_id, baseline, active.id if active else None, work, staff_id,
-                    portal.clock.now())
+    return serving_path(db, startup_model(portal)), active.id if active else None
 
 
 def current_evaluation(portal, db, version_id: int) -> Optional[ModelEvaluation]:
     """The newest evaluation of a version against the model serving now, if any."""
     try:
-        baseline = serving_path(db, startup_model(portal))
+        serving = serving_path(db, startup_model(portal))
     except Conflict:  # no baseline known: nothing to compare with
         return None
-    return latest_evaluation(db, version_id, baseline)
+    return latest_evaluation(db, version_id, serving)
 
 
 def swap(portal, db, version_id: int, staff_id: int, servers, *, reason: Optional[str] = None,

@@ -1,6 +1,7 @@
 """The admin training pages in real Chromium with axe-core (0 violations): annotating the NLU
 inbox with keyboard shortcuts (focus moves to the next message, each label is announced), the
-models page with a running job's progress bar, and the side-by-side comparison."""
+models page with a running job's progress bar, the side-by-side comparison, and an evaluation
+followed on it while it runs (polled, its end announced, the focus kept)."""
 from __future__ import annotations
 
 
@@ -8,8 +9,8 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.models import NluAnnotation
-from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages, make_active,
-                                  running_job, staff_pair)
+from tests.admin_fixtures import (FNR_TEXT, active_and_candidate, add_evaluation, add_version,
+                                  citizen_messages, make_active, running_job, staff_pair)
 from tests.e2e.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
 from tests.e2e.test_staff_browser import portal_url  # noqa: F401
 from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
@@ -99,7 +100,7 @@ def test_models_page_and_comparison(browser, portal_url, app, clock, db, setting
         expect(page.get_by_text(f"Trening {job_id} pågår allerede.")).to_be_visible()
         accessible(page)
     # The runner is gone: the polling region shows the failure and announces it.
-    expect(page.locator("#job-error")).to_contain_text("Treningen feilet:", timeout=15000)
+    expect(page.locator("#train-job-error")).to_contain_text("Treningen feilet:", timeout=15000)
     expect(page.locator("#staff-live")).to_contain_text("Treningen feilet:")
 
     page.get_by_role("link", name=f"Sammenlign versjon {candidate_id}").click()
@@ -113,4 +114,44 @@ def test_models_page_and_comparison(browser, portal_url, app, clock, db, setting
     page.get_by_role("button", name=f"Ta i bruk versjon {candidate_id}").click()
     # The browser's own check stops an empty reason; the page is unchanged and accessible.
     expect(page.get_by_label("Begrunnelse")).to_be_focused()
+    accessible(page)
+
+
+def test_an_evaluation_is_followed_on_the_comparison_page(browser, portal_url, app, clock,  # noqa: F811
+                                                          db, settings, database_url):
+    _, candidate_id = active_and_candidate(db, settings.var_dir / "models")
+    page, admin = logged_in_admin(browser, portal_url, app, clock)
+    log = page.locator("#evaluate-job-log")
+    with running_job(app, clock, admin.id, version_id=candidate_id) as job_id:
+        page.goto(f"{portal_url}/staff/admin/models/{candidate_id}")
+        bar = page.get_by_role("progressbar", name=f"Fremdrift for vurdering {job_id}")
+        expect(bar).to_have_attribute("aria-valuenow", "42")
+        expect(page.get_by_text("Vurderingen pågår.")).to_be_visible()
+        expect(page.get_by_role("button", name="Vurder mot modellen i bruk")).to_have_count(0)
+        page.get_by_text("Logg (siste linjer)").click()
+        log.focus()
+        with page.expect_response(lambda r: f"/staff/admin/jobs/{job_id}" in r.url):
+            pass  # a poll replaces the status and the log's text
+        expect(log).to_be_focused()
+        accessible(page)
+        if "sqlite" in database_url:
+            page.screenshot(path=str(DOCS / "admin-evaluation-running.png"), full_page=True)
+    # The runner is gone: the next poll shows the failure and announces it; the actions come
+    # back, and the focus stays where it was.
+    expect(page.locator("#evaluate-job-error")).to_contain_text("Vurderingen feilet:")
+    expect(page.locator("#staff-live")).to_contain_text("Vurderingen feilet:")
+    expect(log).to_be_focused()
+    evaluate = page.get_by_role("button", name="Vurder mot modellen i bruk")
+    expect(evaluate).to_be_visible()
+    accessible(page)
+
+    # Through the button: a real runner takes the job and fails on the file (no Rasa model).
+    evaluate.click()
+    notice = page.locator("#admin-result")
+    expect(notice).to_contain_text("er satt i kø")
+    expect(notice).to_be_focused()
+    expect(page.locator("#evaluate-job-error")).to_contain_text(
+        "is not a Rasa model archive: candidate-2-bbbb2222.tar.gz.", timeout=60_000)
+    expect(notice).to_be_focused()  # the polls and the result's swap left it there
+    expect(evaluate).to_be_visible()
     accessible(page)

@@ -1,6 +1,7 @@
 """The admin JSON API end to end with real parts (slow, once, on PostgreSQL): annotations
 through the API, one real background training (TRAINING_EPOCHS_SCALE), its progress polled,
-the evaluation against the live model, activation on a running Rasa server, rollback."""
+the evaluation against the live model as a background job (one per version), activation on a
+running Rasa server, rollback."""
 from __future__ import annotations
 
 import time
@@ -22,6 +23,17 @@ pytestmark = pytest.mark.slow
 
 def served_model(rasa: RasaServers) -> str:
     return rasa.model_file(rasa.urls[0])
+
+
+def follow(client, job: dict, headers: dict, timeout: float) -> tuple:
+    """Polls a job at its link until it ends: (the job, every progress seen)."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while job["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(2)
+        job = client.get(job["links"]["self"], headers=headers).get_json()
+        seen.append(job["progress"])
+    return job, seen
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -57,12 +69,7 @@ def test_train_evaluate_activate_and_roll_back_through_the_api(
     second = client.post("/api/v1/admin/models/train", headers=headers)
     assert second.status_code == 409
     assert second.get_json()["error"]["code"] == "training_running"
-    seen = []
-    deadline = time.monotonic() + 1200
-    while job["state"] == "running" and time.monotonic() < deadline:
-        time.sleep(2)
-        job = client.get(f"/api/v1/admin/jobs/{job['id']}", headers=headers).get_json()
-        seen.append(job["progress"])
+    job, seen = follow(client, job, headers, timeout=1200)
     assert job["state"] == "succeeded", job
     assert seen == sorted(seen) and seen[-1] == 100 and len(set(seen)) > 2
     version_id = job["model_version_id"]
@@ -71,9 +78,16 @@ def test_train_evaluate_activate_and_roll_back_through_the_api(
                         headers=headers)
     assert early.status_code == 409
     assert early.get_json()["error"]["code"] == "evaluation_required"
-    evaluation = client.post(f"/api/v1/admin/models/{version_id}/evaluate", headers=headers)
-    assert evaluation.status_code == 200, evaluation.get_json()
-    report = evaluation.get_json()
+    queued = client.post(f"/api/v1/admin/models/{version_id}/evaluate", headers=headers)
+    assert queued.status_code == 202, queued.get_json()
+    job = queued.get_json()
+    assert (job["kind"], job["state"], job["evaluation"]) == ("evaluate", "running", None)
+    again = client.post(f"/api/v1/admin/models/{version_id}/evaluate", headers=headers)
+    assert again.status_code == 200 and again.get_json()["id"] == job["id"]  # one job
+    job, seen = follow(client, job, headers, timeout=900)
+    assert job["state"] == "succeeded", job
+    assert seen == sorted(seen) and seen[-1] == 100
+    report = job["evaluation"]
     assert report["heldout_size"] >= 4 and report["candidate_failed_tests"] == 0
     assert report["candidate_macro_f1"] >= report["baseline_macro_f1"]
     assert "human_handoff" in report["report"]["candidate"]["per_intent"]

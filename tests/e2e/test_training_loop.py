@@ -1,7 +1,7 @@
 """The admin training loop end to end, with real parts: citizen messages the bot misreads are
 annotated, a candidate is trained (the real pipeline, fewer epochs) in the background,
-evaluated against the live model, hot-swapped in on a running Rasa server under live traffic,
-and rolled back."""
+evaluated against the live model in the background, hot-swapped in on a running Rasa server
+under live traffic, and rolled back."""
 from __future__ import annotations
 
 import os
@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from assistant.cli import main
+from assistant.model import model_path
 from assistant.rasa_servers import RasaServers
 from portal.bootstrap import Portal
 from portal.clock import Clock
@@ -25,9 +26,9 @@ from portal.config import Settings
 from portal.migrate import upgrade
 from portal.models import AuditEvent, Channel, ModelActivation, ModelVersion, TrainingJob
 from portal.training.annotations import annotate
-from portal.training.evaluation import evaluate
-from portal.training.jobs import (FAILED, RUNNING, TrainingRunning, get_job, reap_stale,
-                                  start_training)
+from portal.training.evaluation_job import start_evaluation
+from portal.training.jobs import FAILED, RUNNING, cancel_job, get_job, reap_stale
+from portal.training.training_job import TrainingRunning, start_training
 from portal.training.models import ActivationFailed, activate, active_version, serving_path
 from tests.conftest import T0, fresh_schema
 from tests.training_fixtures import add_conversation, add_message
@@ -65,6 +66,15 @@ def portal(pg_url, tmp_path_factory):
     upgrade(portal.engine)
     yield portal
     portal.close()
+
+
+@pytest.fixture(scope="module")
+def startup(portal, trained_model) -> Path:
+    """The model the Rasa server started with, where the portal looks for it (var/models)."""
+    path = model_path(portal.settings.var_dir / "models")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(trained_model)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -131,14 +141,18 @@ def test_candidate_is_a_model_version_with_its_facts(candidate):
     assert candidate.annotations > 0 and len(candidate.data_hash) == 16
 
 
-def test_evaluate_activate_under_traffic_and_roll_back(portal, rasa, candidate, trained_model,
-                                                       embedded_stack, tmp_path):
-    with portal.sessions() as db:
-        evaluation = evaluate(db, candidate.id, str(trained_model), None, tmp_path / "eval",
-                              staff_id=42, now=portal.clock.now())
-        db.commit()
+def test_evaluate_activate_under_traffic_and_roll_back(portal, rasa, candidate, startup,
+                                                       embedded_stack):
+    job, new = start_evaluation(portal, candidate.id, staff_id=42)
+    again, new_again = start_evaluation(portal, candidate.id, staff_id=43)  # a double click
+    assert new and (again.id, new_again) == (job.id, False)
+    job = wait_for(portal, job.id)
+    assert job.state == "succeeded", (job.error, Path(job.log_path).read_text()[-3000:])
+    evaluation = job.evaluation
+    assert evaluation.baseline_path == str(startup)  # the model serving now
     report = evaluation.report
-    print(f"\nFIGURE evaluation: held-out {evaluation.heldout_size}, macro-F1 candidate "
+    print(f"\nFIGURE evaluation job: {(job.finished_at - job.started_at).total_seconds():.0f} s"
+          f" from queued to stored; held-out {evaluation.heldout_size}, macro-F1 candidate "
           f"{evaluation.candidate_macro_f1:.3f} vs active {evaluation.baseline_macro_f1:.3f}; "
           f"out-of-scope rejection {report['candidate']['out_of_scope_rejection']} vs "
           f"{report['baseline']['out_of_scope_rejection']}; changed {report['changed']}; "
@@ -170,7 +184,7 @@ def test_evaluate_activate_under_traffic_and_roll_back(portal, rasa, candidate, 
         with portal.sessions() as db:
             swap_window["start"] = time.monotonic()
             activation = activate(db, candidate.id, 42, rasa, now=portal.clock.now(),
-                                  startup_model=trained_model)
+                                  startup_model=startup)
             swap_window["end"] = time.monotonic()
             swapped.set()
             db.commit()
@@ -191,19 +205,19 @@ def test_evaluate_activate_under_traffic_and_roll_back(portal, rasa, candidate, 
 
     with portal.sessions() as db:
         assert active_version(db).id == candidate.id
-        startup = db.execute(select(ModelVersion).where(
-            ModelVersion.path == str(trained_model))).scalar_one()
+        adopted = db.execute(select(ModelVersion).where(
+            ModelVersion.path == str(startup))).scalar_one()
     result = CliRunner().invoke(main, ["model", "rollback", "--staff-id", "42", "--rasa-url",
                                        rasa.urls[0]], env=_cli_env(portal, embedded_stack),
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert rasa.model_file(rasa.urls[0]) == trained_model.name
+    assert rasa.model_file(rasa.urls[0]) == startup.name
     assert [parse(rasa, p) for p in PARAPHRASES] != ["human_handoff"] * len(PARAPHRASES)
     with portal.sessions() as db:
-        assert active_version(db).id == startup.id
+        assert active_version(db).id == adopted.id
         actions = set(db.execute(select(AuditEvent.action)).scalars())
-    assert {"nlu.annotate", "model.train", "model.evaluate", "model.activate",
-            "model.rollback"} <= actions
+    assert {"nlu.annotate", "model.train", "model.evaluate_queued", "model.evaluate",
+            "model.activate", "model.rollback"} <= actions
 
 
 def _cli_env(portal, stack):
@@ -212,12 +226,12 @@ def _cli_env(portal, stack):
             "RASA_AUTH_TOKEN": stack.runtime.rasa_auth_token}
 
 
-def judged(db, portal, candidate, trained_model, *, worse: bool) -> None:
+def judged(db, portal, candidate, startup, *, worse: bool) -> None:
     """An evaluation of the candidate against the model serving now (these tests do not
     depend on the evaluation test having run first)."""
     from portal.models import ModelEvaluation
 
-    db.add(ModelEvaluation(candidate_id=candidate.id, baseline_path=serving_path(db, trained_model),
+    db.add(ModelEvaluation(candidate_id=candidate.id, baseline_path=serving_path(db, startup),
                            at=portal.clock.now(), heldout_size=1,
                            candidate_macro_f1=0.1 if worse else 0.9,
                            baseline_macro_f1=0.9 if worse else 0.1, candidate_failed_tests=0,
@@ -225,39 +239,39 @@ def judged(db, portal, candidate, trained_model, *, worse: bool) -> None:
     db.commit()
 
 
-def test_failed_swap_rolls_back_on_every_server(portal, rasa, candidate, trained_model):
+def test_failed_swap_rolls_back_on_every_server(portal, rasa, candidate, startup):
     """The second "server" is down: the first goes back to its model, the attempt is kept."""
     servers = RasaServers([rasa.urls[0], "http://127.0.0.1:9"], rasa.token)
     before = rasa.model_file(rasa.urls[0])
     with portal.sessions() as db:
-        serving = serving_path(db, trained_model)
-        judged(db, portal, candidate, trained_model, worse=False)
+        serving = serving_path(db, startup)
+        judged(db, portal, candidate, startup, worse=False)
         with pytest.raises(ActivationFailed) as error:
             activate(db, candidate.id, 42, servers, now=portal.clock.now(),
-                     startup_model=trained_model, reason="testing")
+                     startup_model=startup, reason="testing")
         db.commit()
         failed = db.execute(select(ModelActivation).order_by(ModelActivation.id.desc())
                             ).scalars().first()
-        assert serving_path(db, trained_model) == serving
+        assert serving_path(db, startup) == serving
     assert "127.0.0.1:9" in error.value.message and "put back" in error.value.message
     assert not failed.ok and failed.servers[0]["restored"] is True
     assert rasa.model_file(rasa.urls[0]) == before
 
 
-def test_worse_candidate_needs_a_typed_reason(portal, rasa, candidate, trained_model, tmp_path):
+def test_worse_candidate_needs_a_typed_reason(portal, rasa, candidate, startup, tmp_path):
     from portal.errors import InvalidInput
 
     with portal.sessions() as db:
-        serving = serving_path(db, trained_model)
-        judged(db, portal, candidate, trained_model, worse=True)
+        serving = serving_path(db, startup)
+        judged(db, portal, candidate, startup, worse=True)
         with pytest.raises(InvalidInput) as error:
             activate(db, candidate.id, 42, rasa, now=portal.clock.now(),
-                     startup_model=trained_model)
+                     startup_model=startup)
         assert error.value.code == "reason_required"
         db.rollback()
         assert rasa.model_file(rasa.urls[0]) == Path(serving).name
         activate(db, candidate.id, 42, rasa, now=portal.clock.now(),
-                 startup_model=trained_model, reason="  hotfix for skranken  ")
+                 startup_model=startup, reason="  hotfix for skranken  ")
         db.commit()
         event = db.execute(select(AuditEvent).where(AuditEvent.action == "model.activate")
                            .order_by(AuditEvent.id.desc())).scalars().first()
@@ -266,7 +280,7 @@ def test_worse_candidate_needs_a_typed_reason(portal, rasa, candidate, trained_m
         before = db.execute(select(ModelVersion).where(ModelVersion.path == serving)
                             ).scalar_one()
         activate(db, before.id, 42, rasa, now=portal.clock.now(),
-                 startup_model=trained_model, rollback=True)
+                 startup_model=startup, rollback=True)
         db.commit()
     assert rasa.model_file(rasa.urls[0]) == Path(serving).name
 
@@ -296,7 +310,5 @@ def test_killed_training_is_marked_failed_and_changes_nothing(portal, rasa, cand
         assert active_version(db).id == active.id
     assert rasa.model_file(rasa.urls[0]) == serving
     # The slot is free again: a new training is accepted (and stopped at once).
-    from portal.training.jobs import cancel_training
-
     again = start_training(portal, staff_id=42, scale=SCALE)
-    assert cancel_training(portal, again.id, 42).state == FAILED
+    assert cancel_job(portal, again.id, 42).state == FAILED

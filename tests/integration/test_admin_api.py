@@ -1,17 +1,23 @@
 """The admin JSON API on SQLite and PostgreSQL: roles, the inbox and annotations, training
-jobs (one at a time), the model bank and the activation gates. Bad requests get the portal's
-JSON error and change nothing."""
+jobs (one at a time), evaluation jobs (one per version, run by a real runner process), the
+model bank and the activation gates. Bad requests get the portal's JSON error and change
+nothing."""
 from __future__ import annotations
 
+import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from assistant.rasa_servers import RasaServers
-from portal.models import (AuditEvent, ModelActivation, NluAnnotation, TrainingJob)
-from tests.admin_fixtures import (FNR_TEXT, add_evaluation, add_version, citizen_messages,
-                                  make_active, running_job, staff_pair, token_for)
+from portal.models import (AuditEvent, ModelActivation, ModelEvaluation, NluAnnotation,
+                           TrainingJob)
+from tests.admin_fixtures import (FNR_TEXT, active_and_candidate, add_evaluation, add_version,
+                                  citizen_messages, ended_job, make_active, running_job,
+                                  staff_pair, token_for)
 from tests.conftest import KARI
 from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
@@ -163,6 +169,78 @@ def test_a_second_training_is_refused_while_one_runs(app, client, clock, db, tok
     assert job["state"] == "failed" and "is gone" in job["error"]
     missing = call(client, "GET", "/api/v1/admin/jobs/4242", tokens["admin"])
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "job_not_found"
+
+
+def test_evaluate_queues_one_job_per_version_and_its_runner_records_the_failure(
+        app, client, db, tokens, settings):
+    _, candidate = active_and_candidate(db, settings.var_dir / "models")
+    url = f"/api/v1/admin/models/{candidate}/evaluate"
+
+    def click(_=None):
+        return call(app.test_client(), "POST", url, tokens["admin"])
+
+    # A double click: two requests at once get one job, the first 202, the other 200.
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(click, range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 202], [a.get_json() for a in answers]
+    job = next(a for a in answers if a.status_code == 202).get_json()
+    assert {a.get_json()["id"] for a in answers} == {job["id"]}
+    # The request returned with the job queued: nothing was evaluated in it.
+    assert (job["kind"], job["state"], job["stage"], job["progress"]) == (
+        "evaluate", "running", "queued", 0)
+    assert job["model_version_id"] == candidate and job["evaluation"] is None
+    assert job["links"] == {"self": f"/api/v1/admin/jobs/{job['id']}",
+                            "models": "/api/v1/admin/models",
+                            "page": f"/staff/admin/models/{candidate}"}
+    assert count(db, TrainingJob) == 1 and count(db, ModelEvaluation) == 0
+    queued = audit(db, "model.evaluate_queued")
+    assert queued == [(f"staff:{tokens['admin_id']}", {"model_version_id": candidate})]
+
+    # The runner, a process of its own, fails on the file and says so on the job.
+    ended = ended_job(app, job["id"])
+    assert ended.pid and ended.pid != os.getpid()
+    shown = call(client, "GET", job["links"]["self"], tokens["admin"]).get_json()
+    assert shown["state"] == "failed" and shown["evaluation"] is None
+    assert shown["error"] == ("The file of model version "
+                              f"{candidate} is not a Rasa model archive: "
+                              "candidate-2-bbbb2222.tar.gz.")
+    log = Path(ended.log_path).read_text()
+    assert "Traceback" in log and "Traceback" not in shown["error"]
+    assert audit(db, "model.evaluate_failed") == [
+        (f"staff:{tokens['admin_id']}", {"model_version_id": candidate,
+                                         "error": shown["error"]})]
+    assert count(db, ModelEvaluation) == 0
+    app.extensions["rasa_servers"] = lambda: RasaServers([f"http://127.0.0.1:{_closed_port()}"],
+                                                         "rasa-token", load_timeout=5)
+    gate = call(client, "POST", f"/api/v1/admin/models/{candidate}/activate", tokens["admin"],
+                {})
+    assert gate.status_code == 409 and gate.get_json()["error"]["code"] == "evaluation_required"
+
+    # Once it has ended, evaluating again is a new job.
+    again = click()
+    assert again.status_code == 202 and again.get_json()["id"] != job["id"]
+    ended_job(app, again.get_json()["id"])
+
+
+def test_evaluate_refuses_what_cannot_be_evaluated(app, client, db, tokens, settings):
+    models_dir = settings.var_dir / "models"
+    lone = add_version(db, models_dir, "candidate-1-aaaa1111")  # nothing serves: no baseline
+    db.commit()
+    lone = lone.id
+    db.rollback()
+    refusals = [(4242, 404, "version_not_found"), (lone, 409, "no_baseline")]
+    for version_id, status, code in refusals:
+        refused = call(client, "POST", f"/api/v1/admin/models/{version_id}/evaluate",
+                       tokens["admin"])
+        assert refused.status_code == status, refused.get_json()
+        assert refused.get_json()["error"]["code"] == code
+    _, candidate = active_and_candidate(db, settings.var_dir / "models")
+    (models_dir / "candidate-2-bbbb2222.tar.gz").unlink()
+    refused = call(client, "POST", f"/api/v1/admin/models/{candidate}/evaluate",
+                   tokens["admin"])
+    assert refused.status_code == 409
+    assert refused.get_json()["error"]["code"] == "model_file_missing"
+    assert count(db, TrainingJob) == 0 and audit(db, "model.evaluate_queued") == []
 
 
 def _closed_port() -> int:

@@ -1,6 +1,6 @@
 """The admin training pages through the real Flask app on SQLite and PostgreSQL: only admins,
-annotation forms (plain and htmx), the models page, the job region, the comparison and the
-activation gate."""
+annotation forms (plain and htmx), the models page, the job region, the comparison, an
+evaluation queued as a job (a real runner process) and the activation gate."""
 from __future__ import annotations
 
 import html
@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from assistant.rasa_servers import RasaServers
 from portal.models import ModelActivation, NluAnnotation, TrainingJob
-from tests.admin_fixtures import (KARI, add_evaluation, add_version, citizen_messages,
-                                  make_active, running_job, staff_pair)
+from tests.admin_fixtures import (KARI, active_and_candidate, add_evaluation, add_version,
+                                  citizen_messages, ended_job, make_active, running_job,
+                                  staff_pair)
 from tests.staff_helpers import csrf_of, log_in
 from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
@@ -150,7 +151,17 @@ def test_models_page_jobs_comparison_and_gate(app, admin_client, clock, db, peop
     assert 'id="staff-live"' in ended  # the end is announced
     assert read(db, lambda: db.execute(select(func.count(TrainingJob.id))).scalar()) == 1
 
+    with running_job(app, clock, people[0].id, version_id=worse_id) as evaluation_id:
+        assert "Vurderes nå" in text_of(admin_client.get("/staff/admin/models"))
+        joined = admin_client.post(f"/staff/admin/models/{worse_id}/evaluate",
+                                   data={"csrf_token": token})
+        assert joined.status_code == 200
+        assert f"Vurdering {evaluation_id} av versjon {worse_id} pågår allerede." in \
+            text_of(joined)
+    assert read(db, lambda: db.execute(select(func.count(TrainingJob.id))).scalar()) == 2
+
     compare = text_of(admin_client.get(f"/staff/admin/models/{worse_id}"))
+    assert "Vurderingen feilet: the evaluation process" in compare  # its runner went
     assert "Den nye versjonen er dårligere enn modellen i bruk." in compare
     assert "koble meg til skranken" in compare and "handoff: ask for a person" in compare
     assert "1.00 / 0.50 / 0.50" in compare and 'id="reason"' in compare
@@ -169,3 +180,60 @@ def test_models_page_jobs_comparison_and_gate(app, admin_client, clock, db, peop
         select(ModelActivation).order_by(ModelActivation.id)).scalars()])
     assert activations == [(old_id, True), (worse_id, False)]
     assert admin_client.get("/staff/admin/models/4242").status_code == 404
+
+
+def test_evaluating_is_a_job_followed_on_the_comparison_page(app, admin_client, db, settings):
+    _, version = active_and_candidate(db, settings.var_dir / "models")
+    page = admin_client.get(f"/staff/admin/models/{version}")
+    token = csrf_of(page.get_data(as_text=True))
+    assert 'id="evaluate-button"' in page.get_data(as_text=True)
+    assert 'id="evaluate-job"' not in page.get_data(as_text=True)  # no evaluation job yet
+
+    queued = admin_client.post(f"/staff/admin/models/{version}/evaluate",
+                               data={"csrf_token": token})
+    assert queued.status_code == 202
+    job_id = read(db, lambda: db.execute(select(TrainingJob.id)).scalar_one())
+    body, markup = text_of(queued), queued.get_data(as_text=True)
+    assert f"Vurdering {job_id} av versjon {version} er satt i kø." in body
+    assert f"Vurdering {job_id}: i kø" in body  # the request only queued it
+    assert f'aria-label="Fremdrift for vurdering {job_id}"' in markup
+    assert f'hx-get="/staff/admin/jobs/{job_id}?seen=running"' in markup
+    assert "Vurderingen pågår." in body and 'id="evaluate-button"' not in markup
+    again = admin_client.post(f"/staff/admin/models/{version}/evaluate",
+                              data={"csrf_token": token})
+    assert again.status_code == 200
+    assert f"Vurdering {job_id} av versjon {version} pågår allerede." in text_of(again)
+    assert read(db, lambda: db.execute(select(func.count(TrainingJob.id))).scalar()) == 1
+
+    ended_job(app, job_id)
+    poll = admin_client.get(f"/staff/admin/jobs/{job_id}?seen=running")
+    fragment = text_of(poll)
+    failure = (f"Vurderingen feilet: The file of model version {version} is not a Rasa model "
+               "archive: candidate-2-bbbb2222.tar.gz.")
+    assert failure in fragment and "hx-trigger" not in fragment
+    assert f'<div id="staff-live" hx-swap-oob="innerHTML">{failure}</div>' in fragment
+    assert 'id="evaluation-result" hx-swap-oob="outerHTML"' in fragment  # the actions again
+    assert 'id="evaluate-button"' in fragment and "Vurderingen pågår." not in fragment
+    assert 'id="evaluate-job-log"' in fragment and "Traceback" in fragment  # the log, in full
+    quiet = text_of(admin_client.get(f"/staff/admin/jobs/{job_id}"))  # not seen running
+    assert "staff-live" not in quiet and "evaluation-result" not in quiet
+
+    compare = text_of(admin_client.get(f"/staff/admin/models/{version}"))
+    assert failure in compare and "Versjonen er ikke vurdert mot modellen i bruk." in compare
+    admin_client.post("/staff/language", data={"csrf_token": token, "lang": "en",
+                                              "next": f"/staff/admin/models/{version}"})
+    english = text_of(admin_client.get(f"/staff/admin/models/{version}"))
+    assert f"Evaluation {job_id}: failed" in english and "The evaluation failed: " in english
+
+
+def test_evaluating_what_cannot_be_evaluated_is_refused_on_the_page(admin_client, db, settings):
+    _, gone = active_and_candidate(db, settings.var_dir / "models")
+    token = csrf_of(admin_client.get("/staff/admin/models").get_data(as_text=True))
+    missing = admin_client.post("/staff/admin/models/4242/evaluate", data={"csrf_token": token})
+    assert missing.status_code == 404 and "Versjonen finnes ikke." in text_of(missing)
+    (settings.var_dir / "models" / "candidate-2-bbbb2222.tar.gz").unlink()
+    refused = admin_client.post(f"/staff/admin/models/{gone}/evaluate",
+                                data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "Modellfilen til versjonen finnes ikke lenger." in text_of(refused)
+    assert read(db, lambda: db.execute(select(func.count(TrainingJob.id))).scalar()) == 0

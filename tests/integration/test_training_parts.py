@@ -1,5 +1,6 @@
 """The training loop's parts that need no model: progress parsing, epochs scaling, server
-URLs, and the training data folder a job trains on."""
+URLs, the training data folder a job trains on, and the model commands (`model evaluate`
+follows the job a real runner ends)."""
 from __future__ import annotations
 
 import subprocess
@@ -15,7 +16,8 @@ from portal.models import Channel
 from portal.training.annotations import annotate, training_examples
 from portal.training.data import (ANNOTATED_FILE, build_training_root, epochs_scale,
                                   scaled_config)
-from portal.training.jobs import ProgressParser
+from portal.training.progress import ProgressParser
+from tests.admin_fixtures import active_and_candidate, ended_job
 from tests.conftest import T0
 from tests.training_fixtures import add_conversation, add_message
 
@@ -131,3 +133,27 @@ def test_model_commands_refuse_clearly(database_url, tmp_path):
         assert result.exit_code == 1 and message in result.output, result.output
     result = runner.invoke(main, ["model", "list"], env=env)
     assert result.exit_code == 0 and "macro-F1" in result.output
+
+
+def test_model_evaluate_queues_the_job_and_follows_it(app, db, database_url, settings):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    _, candidate = active_and_candidate(db, settings.var_dir / "models")
+    env = {"DATABASE_URL": database_url, "ASSISTANT_ENV": "test",
+           "ASSISTANT_VAR_DIR": str(settings.var_dir)}
+    runner = CliRunner()
+    detached = runner.invoke(main, ["model", "evaluate", "--staff-id", "1", "--detach",
+                                    str(candidate)], env=env)
+    assert detached.exit_code == 0, detached.output
+    assert f"Evaluation job 1 queued for version {candidate}" in detached.output
+    ended_job(app, 1)
+    followed = runner.invoke(main, ["model", "evaluate", "--staff-id", "1", str(candidate)],
+                             env=env)
+    assert followed.exit_code == 1
+    assert f"Evaluation job 2 queued for version {candidate}" in followed.output
+    assert (f"Evaluation job 2 failed: The file of model version {candidate} is not a Rasa "
+            "model archive") in followed.output
+    listed = runner.invoke(main, ["model", "list"], env=env)
+    assert "job 2 (evaluate): failed" in listed.output
