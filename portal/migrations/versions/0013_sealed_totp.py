@@ -1,7 +1,7 @@
 """staff TOTP secrets sealed at rest: room for the sealed form
 
-Revision ID: 0012_sealed_totp
-Revises: 0011_personal_code
+Revision ID: 0013_sealed_totp
+Revises: 0012_evaluation_jobs
 Create Date: 2026-12-02
 
 Secrets enrolled before this are plain; the portal seals each at its member's next login
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0012_sealed_totp'
-down_revision = '0011_personal_code'
+revision = '0013_sealed_totp'
+down_revision = '0012_evaluation_jobs'
 branch_labels = None
 depends_on = None
 
