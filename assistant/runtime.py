@@ -68,9 +68,10 @@ class Runtime:
 
     @property
     def idporten(self) -> bool:
-        """ID-porten login is configured (issuer, client id and secret)."""
+        """ID-porten login is configured (issuer, client id, and a secret or a key file)."""
         s = self.settings
-        return bool(s.idporten_issuer and s.idporten_client_id and s.idporten_client_secret)
+        return bool(s.idporten_issuer and s.idporten_client_id
+                    and (s.idporten_client_secret or s.idporten_client_key_file))
 
     @property
     def endpoints_file(self) -> Path:
@@ -157,9 +158,13 @@ class Runtime:
                 env.update({"RASA_AUTH_TOKEN": self.rasa_auth_token,
                             "STAFF_TOTP_KEY": s.staff_totp_key})
             if process == "portal" and self.idporten:
-                # ID-porten login reads the web chat's tickets and keeps the client secret.
-                env.update({"WEBCHAT_SECRET": self.webchat_secret,
-                            "IDPORTEN_CLIENT_SECRET": s.idporten_client_secret})
+                # ID-porten login reads the web chat's tickets and keeps the client's
+                # secret or private key (a file only the portal's user may read).
+                env["WEBCHAT_SECRET"] = self.webchat_secret
+                env.update({name: value for name, value in (
+                    ("IDPORTEN_CLIENT_SECRET", s.idporten_client_secret),
+                    ("IDPORTEN_CLIENT_KEY_FILE", s.idporten_client_key_file),
+                    ("IDPORTEN_CLIENT_KEY_ID", s.idporten_client_key_id)) if value})
         elif process == "actions":
             env.update({"PORTAL_SERVICE_TOKEN": s.service_token,
                         "ACTION_SERVER_TOKEN": self.action_server_token,

@@ -149,6 +149,10 @@ class Settings:
     idporten_issuer: Optional[str] = None
     idporten_client_id: Optional[str] = None
     idporten_client_secret: Optional[str] = None
+    # Or private_key_jwt (what ID-porten recommends): the client's RSA private key (PEM file)
+    # and the key id registered with it in Samarbeidsportalen.
+    idporten_client_key_file: Optional[str] = None
+    idporten_client_key_id: Optional[str] = None
     idporten_loa: str = "idporten-loa-substantial"
     webchat_secret: str = ""  # reads the web chat's signed tickets (WEBCHAT_SECRET)
     webchat_url: str = "http://127.0.0.1:5005/webhooks/webchat/"  # the chat page citizens use
@@ -156,8 +160,8 @@ class Settings:
 
     @property
     def idporten_configured(self) -> bool:
-        return bool(self.idporten_issuer and self.idporten_client_id
-                    and self.idporten_client_secret and self.webchat_secret)
+        return bool(self.idporten_issuer and self.idporten_client_id and self.webchat_secret
+                    and (self.idporten_client_secret or self.idporten_client_key_file))
 
     @property
     def twilio_configured(self) -> bool:
@@ -257,6 +261,8 @@ class Settings:
             idporten_issuer=(env.get("IDPORTEN_ISSUER") or "").rstrip("/") or None,
             idporten_client_id=env.get("IDPORTEN_CLIENT_ID") or None,
             idporten_client_secret=env.get("IDPORTEN_CLIENT_SECRET") or None,
+            idporten_client_key_file=env.get("IDPORTEN_CLIENT_KEY_FILE") or None,
+            idporten_client_key_id=env.get("IDPORTEN_CLIENT_KEY_ID") or None,
             idporten_loa=env.get("IDPORTEN_LOA") or "idporten-loa-substantial",
             webchat_secret=env.get("WEBCHAT_SECRET") or "",
             webchat_url=env.get("WEBCHAT_URL") or (

@@ -8,7 +8,10 @@
 
 Serves discovery (/.well-known/openid-configuration), /authorize (authorization code flow;
 requires PKCE S256, state, nonce and the registered redirect URI, and logs `person` in at
-once), /token (client_secret_basic; each code once, its verifier checked) and /jwks, with an
+once), /token (client_secret_basic or post, or private_key_jwt when `client_key` holds the
+client's registered public key: an RS256 client assertion with iss = sub = the client id,
+aud = the issuer, a kid, exp and a jti used once; each code once, its verifier checked) and
+/jwks, with an
 RS256-signed id_token carrying pid, acr, amr, nonce, aud, iss, iat and exp. What it refused
 is kept in `refusals`. Run `python -m tests.idporten_standin --port 8090` to keep one up.
 """
@@ -25,10 +28,12 @@ from typing import Dict, List, Optional
 from urllib.parse import urlencode
 
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 LEVELS = ("idporten-loa-low", "idporten-loa-substantial", "idporten-loa-high")
 CODE_TTL = 60
 
@@ -40,8 +45,12 @@ def _s256(verifier: str) -> str:
 
 class IdPortenStandIn:
     def __init__(self, client_id: str = "standin-client", client_secret: str = "standin-secret",
-                 redirect_uri: Optional[str] = None, port: int = 0):
+                 redirect_uri: Optional[str] = None, port: int = 0,
+                 client_key: Optional[RSAKey] = None):
         self.client_id, self.client_secret = client_id, client_secret
+        self.client_key = client_key  # the public key registered for private_key_jwt
+        self.assertions_seen: set = set()  # jti of client assertions: each works once
+        self.client_auth: List[str] = []  # how each token request authenticated
         self.redirect_uris: List[str] = [redirect_uri] if redirect_uri else []
         self.person = "13097248022"
         self.next_claims: Dict = {}
@@ -118,11 +127,35 @@ class IdPortenStandIn:
         return Response(status=302, headers={"Location": f"{args['redirect_uri']}?{query}"})
 
     def _client_ok(self, request: Request) -> bool:
+        form = request.form
+        if form.get("client_assertion_type") == ASSERTION_TYPE:
+            return self._assertion_ok(form.get("client_assertion", ""))
         auth = request.authorization
         if auth is not None and auth.type == "basic":
+            self.client_auth.append("client_secret_basic")
             return auth.username == self.client_id and auth.password == self.client_secret
-        return (request.form.get("client_id") == self.client_id
-                and request.form.get("client_secret") == self.client_secret)
+        self.client_auth.append("client_secret_post")
+        return (form.get("client_id") == self.client_id
+                and form.get("client_secret") == self.client_secret)
+
+    def _assertion_ok(self, assertion: str) -> bool:
+        """private_key_jwt as ID-porten checks it, against the registered public key."""
+        self.client_auth.append("private_key_jwt")
+        if self.client_key is None:
+            return False
+        try:
+            token = jwt.decode(assertion, self.client_key, algorithms=["RS256"])
+        except (JoseError, ValueError):  # a bad signature or a malformed token
+            return False
+        claims, now = token.claims, time.time()
+        with self.lock:
+            fresh = claims.get("jti") and claims["jti"] not in self.assertions_seen
+            self.assertions_seen.add(claims.get("jti"))
+        return bool(fresh and token.header.get("kid") == self.client_key.kid
+                    and claims.get("iss") == claims.get("sub") == self.client_id
+                    and claims.get("aud") == self.issuer
+                    and isinstance(claims.get("exp"), (int, float)) and claims["exp"] > now
+                    and claims["exp"] - now <= 120)
 
     def token(self, request: Request) -> Response:
         if request.method != "POST":

@@ -20,9 +20,10 @@ from typing import Optional
 import requests
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,7 @@ LEEWAY_SECONDS = 30
 # ID-porten's levels of assurance, lowest first (acr_values / the `acr` claim).
 LEVELS = ("idporten-loa-low", "idporten-loa-substantial", "idporten-loa-high")
 DISCOVERY_TTL = 3600
+ASSERTION_SECONDS = 60  # a client assertion's life; ID-porten takes at most 120 s
 
 
 class LoginRefused(Exception):
@@ -87,11 +89,38 @@ def redirect_uri(settings: Settings) -> str:
     return f"{settings.portal_public_url}/idporten/callback"
 
 
+class IdPortenAssertion(PrivateKeyJWT):
+    """private_key_jwt as ID-porten takes it: aud is the issuer, the registered kid in the
+    header, a fresh jti, valid ASSERTION_SECONDS."""
+
+    def sign(self, auth, token_endpoint):
+        return private_key_jwt_sign(RSAKey.import_key(auth.client_secret),
+                                    client_id=auth.client_id, token_endpoint=token_endpoint,
+                                    header=dict(self.headers or {}), alg=self.alg,
+                                    expires_in=ASSERTION_SECONDS)
+
+
 def _client(settings: Settings) -> OAuth2Session:
-    return OAuth2Session(settings.idporten_client_id, settings.idporten_client_secret,
-                         scope="openid profile", redirect_uri=redirect_uri(settings),
-                         token_endpoint_auth_method="client_secret_basic",
-                         code_challenge_method="S256")
+    """The OpenID client: private_key_jwt when a key file is configured (aud is the issuer,
+    as ID-porten requires, with the registered kid), else client_secret_basic."""
+    common = {"scope": "openid profile", "redirect_uri": redirect_uri(settings),
+              "code_challenge_method": "S256"}
+    if not settings.idporten_client_key_file:
+        return OAuth2Session(settings.idporten_client_id, settings.idporten_client_secret,
+                             token_endpoint_auth_method="client_secret_basic", **common)
+    method = IdPortenAssertion(token_endpoint=settings.idporten_issuer,
+                           headers={"kid": settings.idporten_client_key_id} if
+                           settings.idporten_client_key_id else None)
+    return OAuth2Session(settings.idporten_client_id, _private_key(settings),
+                         token_endpoint_auth_method=method, **common)
+
+
+def _private_key(settings: Settings) -> str:
+    try:
+        with open(settings.idporten_client_key_file, encoding="ascii") as file:
+            return file.read()
+    except OSError as exc:
+        raise LoginRefused("unavailable", f"the client key cannot be read: {exc}") from exc
 
 
 def _state_key(state: str) -> str:

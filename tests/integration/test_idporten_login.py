@@ -1,6 +1,7 @@
 """ID-porten login for the web chat, over real HTTP against the local provider stand-in."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
 import threading
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+from joserfc.jwk import RSAKey
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -31,25 +33,34 @@ def idp():
         yield standin
 
 
-@pytest.fixture
-def portal_url(settings, clock, idp, demo):
-    """The portal with ID-porten configured, served over real HTTP on its public URL."""
+@contextlib.contextmanager
+def serving(settings, clock, idp, **client):
+    """The portal with ID-porten configured (`client`: how it authenticates), served over
+    real HTTP on its public URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     configured = dataclasses.replace(
         settings, portal_public_url=url, redis_url=REDIS_URL, idporten_issuer=idp.issuer,
-        idporten_client_id=idp.client_id, idporten_client_secret=idp.client_secret,
-        webchat_secret=WEBCHAT_SECRET, webchat_url=CHAT_URL)
+        idporten_client_id=idp.client_id, webchat_secret=WEBCHAT_SECRET, webchat_url=CHAT_URL,
+        **client)
     idp.redirect_uris.append(f"{url}/idporten/callback")
     idporten_service._discovery.clear()
     app = create_app(configured, clock)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield url
-    server.shutdown()
-    server.server_close()
-    app.extensions["portal"].engine.dispose()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.extensions["portal"].engine.dispose()
+
+
+@pytest.fixture
+def portal_url(settings, clock, idp, demo):
+    with serving(settings, clock, idp, idporten_client_secret=idp.client_secret) as url:
+        yield url
 
 
 def new_conversation() -> tuple[str, str]:
@@ -207,3 +218,25 @@ def test_the_login_is_off_without_configuration(client):
     response = client.get("/idporten/login?ticket=web-a.b")
     assert response.status_code == 404
     assert "ikke slått på" in response.get_data(as_text=True)
+
+
+def test_private_key_jwt_logs_in(
+        settings, clock, demo, db, tmp_path):
+    """What ID-porten recommends: the client signs an assertion with its private key (kid
+    registered, aud = the issuer); the provider checks it against the public key."""
+    registered = RSAKey.generate_key(2048, parameters={"kid": "kommune-chat-1"}, private=True)
+    key_file = tmp_path / "idporten-client.pem"
+    key_file.write_bytes(registered.as_pem(private=True))
+    public = RSAKey.import_key(registered.as_dict(private=False))
+    with IdPortenStandIn(client_id="kommune-chat", client_secret="unused",
+                         client_key=public) as idp:
+        idp.person = KARI
+        client = {"idporten_client_key_file": str(key_file),
+                  "idporten_client_key_id": "kommune-chat-1"}
+        with serving(settings, clock, idp, **client) as url:
+            conversation_id, ticket = new_conversation()
+            done = requests.get(start(url, ticket), allow_redirects=False, timeout=10)
+            assert done.status_code == 303 and done.headers["Location"] == CHAT_URL
+            assert idp.client_auth == ["private_key_jwt"] and idp.refusals == []
+            assert len(sessions_of(db, conversation_id)) == 1
+
