@@ -76,9 +76,9 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     staff_auth.init_app(app)
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(staff_api.bp)
-    from portal.admin import api as admin_api, views as admin_views
+    from portal.admin import api as admin_api, model_pages, views as admin_views  # noqa: F401
 
-    app.register_blueprint(admin_views.bp)
+    app.register_blueprint(admin_views.bp)  # with the routes of model_pages
     app.register_blueprint(admin_api.bp)
 
     app.register_blueprint(workspace_views.bp)

@@ -10,7 +10,7 @@ from flask import render_template, request
 from sqlalchemy import select
 
 from portal.admin.context import rasa_servers
-from portal.admin.views import bp, error_text
+from portal.admin.blueprint import bp, error_text
 from portal.api.context import get_db, now, portal
 from portal.errors import NotFound, PortalError
 from portal.models import ModelActivation, StaffMember, TrainingJob

@@ -1,13 +1,14 @@
 """The admin training pages' blueprint and the NLU inbox (annotate with the keyboard); the
-model bank pages are in model_pages.py, on the same blueprint."""
+model bank pages are in model_pages.py, on the same blueprint (blueprint.py)."""
 from __future__ import annotations
 
 from typing import Optional
 from urllib.parse import urlencode
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from portal.admin.blueprint import bp, error_text
 from portal.api.context import get_db, now
 from portal.errors import PortalError
 from portal.models import Conversation, NluAnnotation, TranscriptMessage
@@ -17,24 +18,12 @@ from portal.training.admin import inbox_filter
 from portal.training.annotations import (IGNORE, OUT_OF_SCOPE, InboxFilter, InboxRow, annotate,
                                          domain_intents, inbox, text_key)
 
-bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
-
 FILTER_KEYS = ("below", "fell_back", "intent", "language", "channel", "since", "until",
                "unannotated")
 
 
 def _htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
-
-
-def error_text(exc: PortalError) -> str:
-    """The page's words for a refused action (the service's English message otherwise)."""
-    key = "err_" + exc.code
-    try:
-        return translate(key, **{k: v for k, v in exc.details.items()
-                                 if isinstance(v, (int, str))})
-    except KeyError:
-        return exc.message
 
 
 # --- NLU inbox ---------------------------------------------------------------------------
@@ -133,6 +122,3 @@ def redact_filter(text: str) -> str:
 @bp.app_template_filter("label_text")
 def label_text_filter(label: Optional[str]) -> str:
     return _label_text(label)
-
-
-from portal.admin import model_pages  # noqa: E402,F401 - its routes are on bp
