@@ -55,6 +55,7 @@ def test_annotating_the_inbox_with_the_keyboard(browser, portal_url, app, clock,
     expect(page.locator("#staff-live")).to_have_text(
         "«mitt fødselsnummer er [fødselsnummer] hjelp» er merket help.")
     expect(page.locator(f"#msg-{ids['fnr']} .admin-label")).to_contain_text("help")
+    expect(page.locator("#nlu-inbox")).not_to_have_attribute("aria-busy", "true")
     expect(page.locator(f"#msg-{ids['hei']}")).to_be_focused()
 
     page.keyboard.press("2")  # the second intent of the list: affirm
@@ -62,6 +63,7 @@ def test_annotating_the_inbox_with_the_keyboard(browser, portal_url, app, clock,
     expect(page.locator(f"#msg-{ids['rekning_sms']}")).to_be_focused()
     page.keyboard.press("o")
     expect(page.locator("#staff-live")).to_have_text("«kor e rekninga mi» er merket Utenfor tema.")
+    expect(page.locator("#nlu-inbox")).not_to_have_attribute("aria-busy", "true")
     expect(page.locator(f"#msg-{ids['rekning_sms']}")).to_be_focused()  # the last row stays
     page.keyboard.press("k")
     expect(page.locator(f"#msg-{ids['hei']}")).to_be_focused()

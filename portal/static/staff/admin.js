@@ -1,6 +1,7 @@
 // Keyboard annotation in the NLU inbox: j/k move between messages, c confirm, o out of scope,
 // i ignore, / the filter, 1-9 correct to the n-th intent. After an htmx swap the focus goes to
-// the next message (or stays on the same one when the label was refused).
+// the next message (or stays on the same one when the label was refused), unless the user has
+// moved on with j, k or / while the label was on its way.
 (function () {
   "use strict";
   var nextAfterSwap = null;
@@ -12,6 +13,7 @@
   }
   function focusRow(row) { if (row) { row.focus(); row.scrollIntoView({block: "nearest"}); } }
   function move(step) {
+    nextAfterSwap = null;
     var all = rows(), row = currentRow(), index = all.indexOf(row);
     focusRow(all[index < 0 ? 0 : Math.min(Math.max(index + step, 0), all.length - 1)]);
   }
@@ -30,6 +32,7 @@
     var key = event.key, row = currentRow();
     if (key === "/") {
       event.preventDefault();
+      nextAfterSwap = null;
       document.getElementById("below").focus();
       return;
     }
@@ -53,12 +56,28 @@
     }
   });
 
+  // The inbox is aria-busy while a label is on its way, until the focus has moved on.
+  function busy(on) {
+    var inbox = document.getElementById("nlu-inbox");
+    if (!inbox) { return; }
+    if (on) { inbox.setAttribute("aria-busy", "true"); } else { inbox.removeAttribute("aria-busy"); }
+  }
+
   // Remember where the focus goes once the row has been replaced.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var row = event.target.closest && event.target.closest("tr[data-row]");
     if (!row) { return; }
     var next = row.nextElementSibling;
     nextAfterSwap = {same: row.id, next: next ? next.id : row.id};
+    busy(true);
+  });
+  // A failed request (no answer, or 5xx) swaps nothing: the focus stays where it is.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (nextAfterSwap && (status === 0 || status >= 500)) {
+      nextAfterSwap = null;
+      busy(false);
+    }
   });
   // A refused label (4xx) comes back as the row with its error: show it.
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -70,9 +89,11 @@
     }
   });
   document.addEventListener("htmx:afterSettle", function () {
-    if (!nextAfterSwap) { return; }
-    var target = document.getElementById(nextAfterSwap.next);
-    nextAfterSwap = null;
-    focusRow(target);
+    if (nextAfterSwap) {
+      var target = document.getElementById(nextAfterSwap.next);
+      nextAfterSwap = null;
+      focusRow(target);
+    }
+    busy(false);
   });
 })();
