@@ -36,7 +36,7 @@ def keep(turn: Turn) -> None:
 
 
 class ActionAskDeleteConversation(TurnAction):
-    keeps_pending_deletion = True
+    asks = PENDING
 
     def name(self) -> str:
         return "action_ask_delete_conversation"

@@ -16,6 +16,12 @@ MONTHS = {
            "September", "October", "November", "December"],
 }
 
+WEEKDAYS = {
+    "nb": ["mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag"],
+    "nn": ["måndag", "tysdag", "onsdag", "torsdag", "fredag", "laurdag", "sundag"],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+}
+
 LABELS = {
     "due": {"nb": "forfall", "nn": "forfall", "en": "due"},
     "overdue": {"nb": "FORFALT", "nn": "FORFALLE", "en": "OVERDUE"},
@@ -45,6 +51,16 @@ def long_date(value: str, language: str) -> str:
     if language == "en":
         return f"{day.day} {month} {day.year}"
     return f"{day.day}. {month} {day.year}"
+
+
+def opening_time(value: str, language: str) -> str:
+    """'mandag 30. november kl. 08:00' / 'on Monday 30 November at 08:00'."""
+    moment = datetime.fromisoformat(value).astimezone(OSLO)
+    weekday = WEEKDAYS.get(language, WEEKDAYS["nb"])[moment.weekday()]
+    day = long_date(moment.date().isoformat(), language).rsplit(" ", 1)[0]  # without the year
+    if language == "en":
+        return f"on {weekday} {day} at {moment:%H:%M}"
+    return f"{weekday} {day} kl. {moment:%H:%M}"
 
 
 def short_date(value: str) -> str:

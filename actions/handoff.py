@@ -1,7 +1,8 @@
 """Talking to a person, the fallback ladder (rephrase once, then offer a person), JA and NEI."""
 from __future__ import annotations
 
-from actions import deletion
+from actions import cases, deletion
+from actions.formatting import opening_time
 from actions.kindergarten import confirm_answer
 from actions.login import on_personal_code_step
 from actions.personal_code import cancel_reset, says_no_personal_code
@@ -12,8 +13,14 @@ HANDOFF_OFFERED = 2.0
 
 
 async def hand_off(turn: Turn, reason: str) -> None:
-    await portal.request_handoff(turn.conversation, reason)
-    turn.say("utter_handoff_recorded")
+    """Queues the conversation for a person; outside opening hours the citizen hears when the
+    caseworkers are back, and that a message can be left now."""
+    queued = await portal.request_handoff(turn.conversation, reason)
+    if queued.get("open_now") is False and queued.get("next_open"):
+        turn.say("utter_handoff_after_hours",
+                 when=opening_time(queued["next_open"], turn.language))
+    else:
+        turn.say("utter_handoff_recorded")
 
 
 class ActionHandoff(TurnAction):
@@ -41,7 +48,8 @@ class ActionFallback(TurnAction):
 
 
 class ActionAffirm(TurnAction):
-    """JA: confirms a pending deletion or offer answer, or accepts the offered person."""
+    """JA: confirms a pending deletion, message to the municipality or offer answer, or
+    accepts the offered person."""
 
     def name(self) -> str:
         return "action_affirm"
@@ -49,6 +57,8 @@ class ActionAffirm(TurnAction):
     async def act(self, turn: Turn) -> None:
         if deletion.pending(turn):
             await deletion.erase(turn)
+        elif turn.slot(cases.PENDING):
+            await cases.send(turn)
         elif turn.slot("pending_offer_answer") and turn.slot("pending_offer_id"):
             if not turn.logged_in:
                 turn.ask_login(resume="accept_offer")
@@ -61,8 +71,9 @@ class ActionAffirm(TurnAction):
 
 
 class ActionDeny(TurnAction):
-    """NEI: cancels a pending deletion or offer answer, a waiting reset of the personal code
-    (AVBRYT from the registered mobile), or declines the offered person."""
+    """NEI: cancels a pending deletion, message to the municipality or offer answer, a waiting
+    reset of the personal code (AVBRYT from the registered mobile), or declines the offered
+    person."""
 
     def name(self) -> str:
         return "action_deny"
@@ -70,6 +81,8 @@ class ActionDeny(TurnAction):
     async def act(self, turn: Turn) -> None:
         if deletion.pending(turn):
             deletion.keep(turn)
+        elif turn.slot(cases.PENDING):
+            await cases.discard(turn)
         elif turn.slot("pending_offer_answer"):
             turn.set("pending_offer_answer", None)
             turn.set("pending_offer_id", None)

@@ -24,7 +24,7 @@ async def show_letters(turn: Turn) -> None:
         turn.say("utter_no_unread_letters", letters=letter_lines(letters, turn.language))
 
 
-def _requested_number(turn: Turn) -> Optional[int]:
+def requested_number(turn: Turn) -> Optional[int]:
     value = turn.entity("message_number") or turn.slot("message_number")
     if value is None:
         match = re.search(r"\b(\d{1,2})\b", turn.text)
@@ -35,12 +35,9 @@ def _requested_number(turn: Turn) -> Optional[int]:
         return None
 
 
-async def read_letter(turn: Turn) -> None:
-    number = _requested_number(turn)
-    turn.set("message_number", None)
-    if number is None:
-        await read_noticed_letter(turn)
-        return
+async def letter_at(turn: Turn, number: int) -> Optional[int]:
+    """The id of letter `number` of the list the citizen last saw (or of the inbox now);
+    None, said as such, when the list has no such number."""
     ids = turn.slot("letter_ids")
     if not ids:
         data = await portal.letters(turn.conversation, limit=LIST_SIZE)
@@ -48,9 +45,21 @@ async def read_letter(turn: Turn) -> None:
         turn.set("letter_ids", ids)
     if not 1 <= number <= len(ids):
         turn.say("utter_letter_not_found", number=number)
+        return None
+    return int(ids[number - 1])
+
+
+async def read_letter(turn: Turn) -> None:
+    number = requested_number(turn)
+    turn.set("message_number", None)
+    if number is None:
+        await read_noticed_letter(turn)
+        return
+    letter_id = await letter_at(turn, number)
+    if letter_id is None:
         return
     try:
-        letter = await portal.read_letter(turn.conversation, int(ids[number - 1]))
+        letter = await portal.read_letter(turn.conversation, letter_id)
     except PortalError as error:
         if error.code != "letter_not_found":
             raise

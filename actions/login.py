@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from typing import Awaitable, Callable, Dict, Optional
 
+from actions import cases
 from actions.invoices import show_invoices
 from actions.kindergarten import mention_open_offer, start_answer
 from actions.letters import read_letter, show_letters
@@ -25,6 +26,7 @@ RESUME: Dict[str, Callable[[Turn], Awaitable[None]]] = {
     "check_invoices": show_invoices,
     "show_paid_invoices": show_invoices,
     "check_properties": show_properties,
+    "write_to_municipality": cases.resume,
 }
 
 
@@ -70,7 +72,7 @@ async def after_login(turn: Turn) -> None:
     turn.set("pending_intent", None)
     if pending in RESUME:
         await RESUME[pending](turn)
-    if pending not in ("accept_offer", "decline_offer"):
+    if pending not in ("accept_offer", "decline_offer", "write_to_municipality"):
         await mention_open_offer(turn)
 
 

@@ -177,6 +177,18 @@ class PortalClient:
         """Erases the content of this conversation everywhere and ends its login."""
         return await self.request("POST", "/api/v1/conversations/erase", conversation)
 
+    # Writing to the municipality: a draft, then sent (JA) or discarded (NEI)
+    async def draft_case(self, conversation: Conversation, text: str,
+                         letter_id: Optional[int]) -> Dict[str, Any]:
+        return await self.request("POST", "/api/v1/me/cases", conversation, json={
+            "text": text, "reply_to_letter_id": letter_id, "draft": True})
+
+    async def send_case(self, conversation: Conversation, case_id: int) -> Dict[str, Any]:
+        return await self.request("POST", f"/api/v1/me/cases/{int(case_id)}", conversation)
+
+    async def discard_case(self, conversation: Conversation, case_id: int) -> None:
+        await self.request("DELETE", f"/api/v1/me/cases/{int(case_id)}", conversation)
+
     async def request_handoff(self, conversation: Conversation, reason: str) -> Dict[str, Any]:
         return await self.request("POST", "/api/v1/handoffs", conversation, json={
             "channel": conversation.channel, "conversation_id": conversation.conversation_id,

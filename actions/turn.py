@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.portal_client import (Conversation, PortalError, PortalUnavailable, SessionInvalid,
@@ -16,7 +16,10 @@ from portal.conversation_ids import channel_of
 
 log = logging.getLogger(__name__)
 
-SESSION_SLOTS = ("logged_in", "first_name", "pending_offer_answer", "pending_offer_id")
+SESSION_SLOTS = ("logged_in", "first_name", "pending_offer_answer", "pending_offer_id",
+                 "pending_case")
+# Slots holding a JA/NEI question; each lasts only until the next action.
+QUESTIONS = ("pending_deletion", "pending_case")
 
 
 class UnknownChannel(PortalError):
@@ -45,8 +48,12 @@ class Turn:
         if name == "language" and value:
             self.language = value
 
-    def say(self, response: str, **values: Any) -> None:
-        self.dispatcher.utter_message(**render(self.domain, response, self.language, **values))
+    def say(self, response: str, quotes_citizen: bool = False, **values: Any) -> None:
+        """`quotes_citizen`: the reply repeats what the citizen wrote, so the tracker store and
+        the transcript mask it as the citizen's own text (channels.gateway.QUOTES)."""
+        extra = {"quotes_citizen": True} if quotes_citizen else {}
+        self.dispatcher.utter_message(**render(self.domain, response, self.language, **values),
+                                      **extra)
 
     def say_text(self, text: str, buttons: Optional[List[Dict[str, str]]] = None) -> None:
         self.dispatcher.utter_message(text=text, buttons=buttons or [])
@@ -76,6 +83,11 @@ class Turn:
     def entity(self, name: str) -> Optional[str]:
         return next(self.tracker.get_latest_entity_values(name), None)
 
+    def open_form(self, name: str) -> None:
+        """Starts a form of the domain: Rasa runs it next, and it asks for its first empty
+        slot."""
+        self.events.append(ActiveLoop(name))
+
     def forget_session(self) -> None:
         for name in SESSION_SLOTS:
             self.set(name, None)
@@ -104,8 +116,8 @@ class TurnAction(Action, ABC):
 
     requires_login = False
     keeps_fallback_count = False
-    # A question asking for JA/NEI (delete the conversation?) lasts only until the next action.
-    keeps_pending_deletion = False
+    # The question (one of QUESTIONS) this action asks; any other lasts only until it runs.
+    asks: Optional[str] = None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[str, Any]) -> List[EventType]:
@@ -131,8 +143,9 @@ class TurnAction(Action, ABC):
         return turn.events
 
     def _end_question(self, turn: Turn) -> None:
-        if not self.keeps_pending_deletion and turn.slot("pending_deletion"):
-            turn.set("pending_deletion", False)
+        for question in QUESTIONS:
+            if question != self.asks and turn.slot(question):
+                turn.set(question, False if question == "pending_deletion" else None)
 
     @abstractmethod
     async def act(self, turn: Turn) -> None:

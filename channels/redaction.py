@@ -10,7 +10,9 @@ from portal.privacy import CODE_MARK, FNR_MARK, redact_citizen_text, redact_text
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
 # Slots whose values are needed as they are on the next turn and hold no personal data.
 # No slot holds a secret: logins are known to the portal by conversation, not by token.
-KEPT_SLOTS = {"letter_ids"}
+KEPT_SLOTS = {"letter_ids", "case_letter_id", "case_letter_number", "pending_case"}
+# Slots filled with what the citizen wrote: masked the way their messages are.
+CITIZEN_SLOTS = {"case_text"}
 
 
 def _redact_parse_data(parse_data: Dict[str, Any]) -> Dict[str, Any]:
@@ -38,14 +40,16 @@ def redact_event(event: Dict[str, Any]) -> Dict[str, Any]:
     if kind == "user" and isinstance(event.get("text"), str):
         event["text"] = redact_citizen_text(event["text"])
     if kind == "bot" and isinstance(event.get("text"), str):
-        event["text"] = redact_text(event["text"])
+        quotes = (event.get("metadata") or {}).get("quotes_citizen")
+        event["text"] = (redact_citizen_text if quotes else redact_text)(event["text"])
     if kind == "user" and isinstance(event.get("parse_data"), dict):
         event["parse_data"] = _redact_parse_data(event["parse_data"])
     if kind == "entities":
         event["entities"] = _redact_parse_data({"entities": event.get("entities")})["entities"]
     if kind == "slot" and event.get("name") not in KEPT_SLOTS and isinstance(
             event.get("value"), str):
-        event["value"] = redact_text(event["value"])
+        event["value"] = (redact_citizen_text if event.get("name") in CITIZEN_SLOTS
+                          else redact_text)(event["value"])
     return event
 
 

@@ -1,4 +1,5 @@
-"""Citizens writing to the municipality (POST /api/v1/me/cases) and the staff queue of cases
+"""Citizens writing to the municipality (POST /api/v1/me/cases, or a draft that the citizen
+then sends or discards: POST|DELETE /api/v1/me/cases/<id>) and the staff queue of cases
 (GET /api/v1/staff/cases, POST /api/v1/staff/cases/<id>/answer)."""
 from apifairy import arguments, body, other_responses, response
 from flask import Blueprint
@@ -8,7 +9,7 @@ from portal.api.auth import citizen_session_required, current_actor, current_ses
 from portal.api.context import get_db, now, portal, settings
 from portal.api.schemas import ErrorSchema
 from portal.extensions import ma
-from portal.models import Channel
+from portal.models import Channel, Letter
 from portal.services import cases
 from portal.services.opening_hours import status as queue_status
 from portal.staff.auth import current_staff, staff_token_required
@@ -21,6 +22,8 @@ class CaseInSchema(ma.Schema):
     # Length is the service's rule (cases.MAX_BODY), so the bot gets one stable error code.
     text = fields.String(required=True)
     reply_to_letter_id = fields.Integer(load_default=None, allow_none=True)
+    draft = fields.Boolean(load_default=False, metadata={
+        "description": "Keep it as the citizen's draft until POST /api/v1/me/cases/<id>"})
 
 
 class CaseSchema(ma.Schema):
@@ -28,6 +31,8 @@ class CaseSchema(ma.Schema):
     status = fields.String()
     created_at = fields.DateTime()
     reply_to_letter_id = fields.Integer(allow_none=True)
+    reply_to_title = fields.String(allow_none=True)
+    length = fields.Integer()
     open_now = fields.Boolean(metadata={"description": "Caseworkers are at work now"})
     next_open = fields.DateTime(allow_none=True)
 
@@ -75,11 +80,49 @@ def write_case(payload):
     row = cases.write_case(db, citizen_id=session.citizen_id, channel=session.channel,
                            conversation_key=session.conversation_id, text=payload["text"],
                            reply_to_letter_id=payload["reply_to_letter_id"], now=now(),
-                           actor=current_actor())
+                           actor=current_actor(), draft=payload["draft"])
     db.commit()
+    return _shown(db, row), 201
+
+
+@bp.post("/<int:case_id>")
+@citizen_session_required
+@response(CaseSchema)
+@other_responses({401: (ErrorSchema, "No valid session"),
+                  404: (ErrorSchema, "No such draft of the citizen's"),
+                  409: (ErrorSchema, "Sent already")})
+def send_draft(case_id):
+    """Send the citizen's draft to the municipality (the JA after the restatement)"""
+    db = get_db()
+    row = cases.send_draft(db, citizen_id=current_session().citizen_id, case_id=case_id,
+                           now=now(), actor=current_actor())
+    db.commit()
+    return _shown(db, row)
+
+
+@bp.delete("/<int:case_id>")
+@citizen_session_required
+@other_responses({204: "The draft is deleted",
+                  401: (ErrorSchema, "No valid session"),
+                  404: (ErrorSchema, "No such draft of the citizen's"),
+                  409: (ErrorSchema, "Sent already: it cannot be taken back")})
+def discard_draft(case_id):
+    """Delete the citizen's draft unsent (the NEI after the restatement)"""
+    db = get_db()
+    cases.discard_draft(db, citizen_id=current_session().citizen_id, case_id=case_id,
+                        now=now(), actor=current_actor())
+    db.commit()
+    return "", 204
+
+
+def _shown(db, row):
+    """The case as the citizen's side sees it: its letter's title, and when caseworkers are in."""
     queue = queue_status(settings().staff_opening_hours, now(), settings().timezone)
     row.open_now, row.next_open = queue.open, queue.next_open
-    return row, 201
+    row.length = len(row.body)
+    letter = db.get(Letter, row.reply_to_letter_id) if row.reply_to_letter_id else None
+    row.reply_to_title = letter.title if letter else None
+    return row
 
 
 @staff_bp.get("")

@@ -32,6 +32,8 @@ class BotMessageSchema(ma.Schema):
     buttons = fields.List(fields.Nested(ButtonSchema), load_default=None, allow_none=True)
     action = fields.String(load_default=None, allow_none=True,
                            validate=validate.Length(max=80))
+    quotes_citizen = fields.Boolean(load_default=False, metadata={
+        "description": "The reply quotes what the citizen wrote: masked as citizen text"})
 
 
 class PredictionSchema(ma.Schema):

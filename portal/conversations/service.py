@@ -168,7 +168,8 @@ def record_bot_replies(db: Session, conversation: Conversation, in_reply_to: Opt
             continue
         message = TranscriptMessage(
             conversation_id=conversation.id, at=now, direction=OUT, author=author,
-            text=redact_text(text[:MAX_TEXT]), in_reply_to=in_reply_to,
+            text=(redact_citizen_text if reply.get("quotes_citizen") else redact_text)(
+                text[:MAX_TEXT]), in_reply_to=in_reply_to,
             action=(reply.get("action") or None) and str(reply["action"])[:80],
             language=reply.get("language") or conversation.language, status=status)
         db.add(message)

@@ -1,7 +1,9 @@
 """Citizens writing to the municipality ("Skriv til kommunen") and caseworkers answering.
 
 A case body is the citizen's own message to the municipality and is stored as written; the
-transcript keeps only a redacted copy. The answer reaches the citizen's inbox as a letter
+transcript keeps only a redacted copy. The bot files it as a draft first, restates it and sends
+it on the citizen's JA (a NEI deletes the draft): the bot's own store keeps only redacted text,
+so the words the citizen confirms live here, not in a slot. The answer reaches the citizen's inbox as a letter
 (letters.dispatch: SvarUt lifecycle, print when unread) and the caller announces it with the
 usual SMS notice (Notifier.letter_dispatched) once committed.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import List, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -30,7 +32,8 @@ from portal.services import letters
 from portal.services.audit import Actor, record
 
 MAX_BODY = 1500  # characters: a long SMS (10 segments) still fits
-OPEN, ANSWERED = "open", "answered"
+DRAFT, OPEN, ANSWERED = "draft", "open", "answered"
+QUEUED = (OPEN, ANSWERED)  # what staff see; a draft is the citizen's until sent
 ANSWER_TITLE = {"nb": "Svar på henvendelsen din", "nn": "Svar på førespurnaden din",
                 "en": "Reply to your message"}
 
@@ -65,9 +68,10 @@ def _own_letter(db: Session, citizen_id: int, letter_id: Optional[int]) -> Optio
 
 def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_key: str,
                text: str, reply_to_letter_id: Optional[int], now: datetime,
-               actor: Actor) -> CitizenCase:
-    """Files the citizen's message in the caseworker queue, linked to its conversation and to
-    the conversation's open handoff request (a message taken outside opening hours)."""
+               actor: Actor, draft: bool = False) -> CitizenCase:
+    """Files the citizen's message in the caseworker queue (or as the citizen's draft), linked
+    to its conversation and to the conversation's open handoff request (a message taken
+    outside opening hours)."""
     body = _checked_text(text)
     letter = _own_letter(db, citizen_id, reply_to_letter_id)
     conversation = find_conversation(db, channel, conversation_key)
@@ -77,10 +81,11 @@ def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_k
     row = CitizenCase(citizen_id=citizen_id, channel=channel,
                       conversation_id=conversation.id if conversation else None,
                       reply_to_letter_id=letter.id if letter else None,
-                      handoff_request_id=handoff, body=body, created_at=now, status=OPEN)
+                      handoff_request_id=handoff, body=body, created_at=now,
+                      status=DRAFT if draft else OPEN)
     db.add(row)
     db.flush()
-    record(db, actor, "case.write", at=now, citizen_id=citizen_id, object_type="citizen_case",
+    record(db, actor, "case.draft" if draft else "case.write", at=now, citizen_id=citizen_id, object_type="citizen_case",
            object_id=row.id, detail={"reply_to_letter_id": row.reply_to_letter_id,
                                      "length": len(body)})
     return row
@@ -89,15 +94,58 @@ def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_k
 def list_cases(db: Session, *, actor: Actor, now: datetime, status: Optional[str] = OPEN,
                limit: int = 50) -> List[CitizenCase]:
     """The queue's cases, oldest first; every case shown is an audited read."""
-    query = select(CitizenCase)
-    if status:
-        query = query.where(CitizenCase.status == status)
+    query = select(CitizenCase).where(
+        CitizenCase.status == status if status else CitizenCase.status.in_(QUEUED))
     rows = list(db.execute(query.order_by(CitizenCase.created_at, CitizenCase.id)
                            .limit(limit)).scalars())
     for row in rows:
         record(db, actor, "case.read", at=now, citizen_id=row.citizen_id,
                object_type="citizen_case", object_id=row.id)
     return rows
+
+
+def _own_draft(db: Session, citizen_id: int, case_id: int) -> CitizenCase:
+    case = None
+    if 0 < case_id <= MAX_ID:
+        case = db.execute(select(CitizenCase).where(
+            CitizenCase.id == case_id, CitizenCase.citizen_id == citizen_id)).scalar_one_or_none()
+    if case is None:
+        raise NotFound("No such case.", code="case_not_found")
+    if case.status != DRAFT:
+        raise Conflict("The message is sent already.", code="case_sent")
+    return case
+
+
+def send_draft(db: Session, *, citizen_id: int, case_id: int, now: datetime,
+               actor: Actor) -> CitizenCase:
+    """The citizen's JA: the draft joins the queue, its waiting time counted from now."""
+    case = _own_draft(db, citizen_id, case_id)
+    sent = db.execute(
+        update(CitizenCase).where(CitizenCase.id == case.id, CitizenCase.status == DRAFT)
+        .values(status=OPEN, created_at=now).execution_options(synchronize_session=False))
+    if not sent.rowcount:  # a second JA racing the first
+        raise Conflict("The message is sent already.", code="case_sent")
+    db.refresh(case)
+    record(db, actor, "case.write", at=now, citizen_id=citizen_id, object_type="citizen_case",
+           object_id=case.id, detail={"reply_to_letter_id": case.reply_to_letter_id,
+                                      "length": len(case.body)})
+    return case
+
+
+def discard_draft(db: Session, *, citizen_id: int, case_id: int, now: datetime,
+                  actor: Actor) -> None:
+    """The citizen's NEI: the draft and its words are deleted; nothing was sent."""
+    case = _own_draft(db, citizen_id, case_id)
+    db.delete(case)
+    record(db, actor, "case.discard", at=now, citizen_id=citizen_id,
+           object_type="citizen_case", object_id=case_id)
+
+
+def purge_drafts(db: Session, before: datetime) -> int:
+    """Drafts never confirmed or refused, left before `before`, are deleted."""
+    return db.execute(delete(CitizenCase).where(
+        CitizenCase.status == DRAFT, CitizenCase.created_at < before)
+        .execution_options(synchronize_session=False)).rowcount or 0
 
 
 def answer_case(db: Session, settings: Settings, case_id: int, *, staff_id: int, text: str,
@@ -109,7 +157,7 @@ def answer_case(db: Session, settings: Settings, case_id: int, *, staff_id: int,
     body = _checked_text(text, what="answer")
     actor = actor or staff_actor(staff_id)
     case = db.get(CitizenCase, case_id) if 0 < case_id <= MAX_ID else None
-    if case is None:
+    if case is None or case.status == DRAFT:
         raise NotFound("No such case.", code="case_not_found")
     # Conditional: two caseworkers answering at once cannot both send a letter.
     claimed = db.execute(

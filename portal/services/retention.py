@@ -1,6 +1,7 @@
 """Retention: the content of conversations older than CONVERSATION_RETENTION_DAYS is erased
 everywhere it lives (transcripts, staff notes, inbound SMS, the outbox, Rasa's trackers, log
-files), unless a caseworker holds the conversation. Rows, predictions, statuses and the audit
+files), unless a caseworker holds the conversation; a citizen's unsent draft to the
+municipality goes after DRAFT_DAYS. Rows, predictions, statuses and the audit
 trail stay, so the figures and the workspace keep working."""
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from portal.config import Settings
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.models import (ActorType, Conversation, ConversationNote, InboundSms, OutboundSms,
                            SmsIdentity, StaffMember, TranscriptMessage)
+from portal.services import cases
 from portal.services.audit import Actor, record
 from portal.staff import accounts
 from portal.tracker_db import TrackerDb
 
 ERASED = ""  # what an erased text becomes (the column is NOT NULL)
+DRAFT_DAYS = 1  # a message to the municipality neither sent nor refused
 IN_FLIGHT = ("pending", "sending")  # outbox rows whose body is still to be sent
 MAX_REASON = 500
 SYSTEM = Actor(ActorType.SYSTEM, "retention", "system")
@@ -35,6 +38,7 @@ class Purged:
     inbound_sms: int = 0
     outbound_sms: int = 0
     sms_state: int = 0
+    drafts: int = 0
     tracker_events: int = 0
     log_files: int = 0
 
@@ -86,6 +90,7 @@ def purge(db: Session, settings: Settings, now: datetime, *,
         SmsIdentity.last_inbound_at < before, SmsIdentity.sender_key.not_in(held_keys),
         (SmsIdentity.more_text.is_not(None)) | (SmsIdentity.choices.is_not(None)))
         .values(more_text=None, choices=None))
+    done.drafts = cases.purge_drafts(db, now - timedelta(days=DRAFT_DAYS))
     db.commit()
     own = tracker is None
     tracker = tracker or TrackerDb(settings.tracker_url)

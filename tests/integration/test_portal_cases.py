@@ -192,6 +192,69 @@ def test_writing_needs_a_live_session(client, service_headers, demo, db):
     assert _count(db, CitizenCase) == 0
 
 
+def test_a_draft_waits_unseen_until_kari_sends_it(client, login, db, demo, staff_token, app,
+                                                  clock):
+    headers = login(KARI, Channel.SMS)
+    letter = _kari_letter(db, demo, "Feievarsel")
+    text = "Kan feiingen flyttes til fredag? Faktura 12345678 gjelder ikke meg."
+    draft = client.post(CASES, headers=headers, json={
+        "text": text, "reply_to_letter_id": letter.id, "draft": True})
+    assert draft.status_code == 201, draft.json
+    assert draft.json["status"] == "draft" and draft.json["length"] == len(text)
+    assert draft.json["reply_to_title"] == letter.title
+    # Not in the queue, and a caseworker cannot answer it.
+    assert client.get(STAFF_CASES, query_string={"status": "all"},
+                      headers=staff_token).json["cases"] == []
+    refused = client.post(f"{STAFF_CASES}/{draft.json['id']}/answer", headers=staff_token,
+                          json={"text": "Svar"})
+    assert refused.status_code == 404
+
+    clock.advance(minutes=3)
+    sent = client.post(f"{CASES}/{draft.json['id']}", headers=headers)
+    assert sent.status_code == 200, sent.json
+    assert sent.json["status"] == "open" and sent.json["open_now"] is True
+    case = db.get(CitizenCase, draft.json["id"])
+    assert case.body == text  # the words Kari confirmed, as written
+    assert case.created_at == clock.now()  # waiting from the JA
+    db.rollback()
+    again = client.post(f"{CASES}/{draft.json['id']}", headers=headers)
+    assert again.status_code == 409 and again.json["error"]["code"] == "case_sent"
+    assert client.delete(f"{CASES}/{draft.json['id']}", headers=headers).status_code == 409
+    queue = client.get(STAFF_CASES, headers=staff_token).json["cases"]
+    assert [c["id"] for c in queue] == [draft.json["id"]]
+    actions = db.execute(select(AuditEvent.action).where(
+        AuditEvent.object_type == "citizen_case").order_by(AuditEvent.id)).scalars().all()
+    assert actions[:2] == ["case.draft", "case.write"]
+
+
+def test_a_discarded_draft_is_gone_and_others_cannot_touch_one(client, login, db, demo):
+    kari = login(KARI, Channel.WEBCHAT)
+    draft = client.post(CASES, headers=kari, json={"text": "Hei", "draft": True}).json
+    ola = login(OLA, Channel.SMS)
+    assert client.post(f"{CASES}/{draft['id']}", headers=ola).status_code == 404
+    assert client.delete(f"{CASES}/{draft['id']}", headers=ola).status_code == 404
+    assert db.get(CitizenCase, draft["id"]).status == "draft"
+    db.rollback()
+    for bad in (0, 2 ** 40):
+        assert client.delete(f"{CASES}/{bad}", headers=kari).status_code == 404
+    gone = client.delete(f"{CASES}/{draft['id']}", headers=kari)
+    assert gone.status_code == 204
+    assert _count(db, CitizenCase) == 0
+    assert client.post(f"{CASES}/{draft['id']}", headers=kari).status_code == 404
+
+
+def test_a_draft_left_for_a_day_is_purged(client, login, db, app, clock):
+    from portal.services import retention
+    headers = login(KARI)
+    client.post(CASES, headers=headers, json={"text": "Glemt", "draft": True})
+    sent = client.post(CASES, headers=headers, json={"text": "Sendt"}).json
+    clock.advance(hours=25)
+    with app.extensions["portal"].sessions() as session:
+        done = retention.purge(session, app.extensions["portal"].settings, clock.now())
+    assert done.drafts == 1
+    assert [c.id for c in db.execute(select(CitizenCase)).scalars()] == [sent["id"]]
+
+
 # --- the staff queue ------------------------------------------------------------------------
 
 def test_a_caseworker_lists_and_answers_kari_gets_a_letter_and_a_notice(

@@ -72,7 +72,8 @@ def test_no_slot_of_the_bot_holds_a_login_secret():
     slots = Domain.load(str(PROJECT_ROOT / "bot" / "domain")).as_dict()["slots"]
     assert not [name for name in slots if "token" in name or "session" in name]
     assert slots["logged_in"]["type"] == "bool"
-    assert KEPT_SLOTS == {"letter_ids"}  # kept verbatim: letter ids, no personal data
+    # Kept verbatim: ids and list numbers of letters and of a draft, no personal data.
+    assert KEPT_SLOTS == {"letter_ids", "case_letter_id", "case_letter_number", "pending_case"}
     assert redact_event(SlotSet("first_name", "123456").as_dict())["value"] == "[kode]"
 
 
@@ -100,3 +101,16 @@ def test_log_records_are_masked(caplog):
     finally:
         logging.setLogRecordFactory(factory)
     assert caplog.records[-1].getMessage() == "user [fødselsnummer] sent kode [kode]"
+
+
+def test_a_reply_quoting_the_citizen_and_their_message_slot_are_masked_as_their_text():
+    quoting = BotUttered("Du skriver til kommunen: «ref 73920461, kode 4826» Skal den sendes?",
+                         metadata={"quotes_citizen": True}).as_dict()
+    assert "73920461" not in redact_event(quoting)["text"]
+    assert "4826" not in redact_event(quoting)["text"]
+    plain = BotUttered("Fakturaen forfaller 25.11.2026, konto 1503.12.34567").as_dict()
+    assert redact_event(plain)["text"] == plain["text"]  # the bot's own figures stay
+    written = redact_event(SlotSet("case_text", "ref 73920461 og koden 4826").as_dict())
+    assert written["value"] == "ref [kode] og koden [kode]"
+    for name in ("case_letter_id", "pending_case"):  # ids read again on the next turn
+        assert redact_event(SlotSet(name, "123456").as_dict())["value"] == "123456"
