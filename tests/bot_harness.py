@@ -2,7 +2,9 @@
 
 Rasa itself is not involved here (the end-to-end tests cover it): each turn names the
 intent NLU would give, the action runs with a tracker built from the conversation so far,
-and its slot events are applied the way Rasa applies them.
+and its slot events are applied the way Rasa applies them. A form an action opens asks with
+its action_ask_<slot>, takes the next message whole (the domain's from_text mapping), and is
+followed by the action the rules name.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.cases import ActionAskCaseText, ActionConfirmCase, ActionWriteCase
 from actions.deletion import ActionAskDeleteConversation
 from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
 from actions.invoices import ActionListInvoices
@@ -37,7 +40,10 @@ ACTIONS = {
     "choose_language": ActionChooseLanguage, "delete_conversation": ActionAskDeleteConversation,
     "no_personal_code": ActionInform, "change_personal_code": ActionChangePersonalCode,
     "forgot_personal_code": ActionForgotPersonalCode,
+    "write_to_municipality": ActionWriteCase,
 }
+# Each form of the domain: its slot, the action asking for it, what follows (data/rules/).
+FORMS = {"case_form": ("case_text", ActionAskCaseText, ActionConfirmCase)}
 
 
 @lru_cache(maxsize=1)
@@ -54,6 +60,7 @@ class BotConversation:
         self.sender_id, self.channel = PREFIX_OF[channel] + sender_id, channel
         self.slots: Dict[str, Any] = {
             name: spec.get("initial_value") for name, spec in domain()["slots"].items()}
+        self.active_loop: Optional[str] = None
 
     def _tracker(self, text: str, intent: str, entities: List[Dict[str, Any]]) -> Tracker:
         message = {"text": text, "intent": {"name": intent, "confidence": 0.99},
@@ -67,6 +74,8 @@ class BotConversation:
         for event in events:
             if event.get("event") == "slot":
                 self.slots[event["name"]] = event["value"]
+            elif event.get("event") == "active_loop":
+                self.active_loop = event.get("name")
 
     def say(self, text: str, intent: str,
             entities: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
@@ -81,8 +90,17 @@ class BotConversation:
         try:
             self._apply(await ValidateSlotMappings().run(
                 CollectingDispatcher(), self._tracker(text, intent, found), domain()))
-            self._apply(await ACTIONS[intent]().run(
+            if self.active_loop:  # the form takes the message whole, then ends
+                slot, _, after = FORMS[self.active_loop]
+                self.slots[slot], self.active_loop = text, None
+                action = after
+            else:
+                action = ACTIONS[intent]
+            self._apply(await action().run(
                 dispatcher, self._tracker(text, intent, found), domain()))
+            if self.active_loop:  # opened (or opened again): it asks
+                self._apply(await FORMS[self.active_loop][1]().run(
+                    dispatcher, self._tracker(text, intent, found), domain()))
         finally:
             await portal.close()  # each turn runs in its own event loop
 
