@@ -71,7 +71,7 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
             abort(413)
 
     from portal.staff import api as staff_api, auth as staff_auth, views as staff_views
-    from portal.staff import conversations_api, workspace_views
+    from portal.staff import case_pages, conversations_api, workspace_views
 
     staff_auth.init_app(app)
     app.register_blueprint(staff_views.bp)
@@ -82,6 +82,7 @@ def create_app(settings: Optional[Settings] = None, clock: Optional[Clock] = Non
     app.register_blueprint(admin_api.bp)
 
     app.register_blueprint(workspace_views.bp)
+    app.register_blueprint(case_pages.bp)
     app.register_blueprint(conversations_api.bp)
 
     @app.teardown_appcontext

@@ -59,3 +59,11 @@ def log_in(client, clock, account: StaffAccount):
                                                       "code": account.code(clock)})
     clock.advance(seconds=30)
     return response
+
+
+def logged_in_client(app, clock, email: str, name: str, role: str = "caseworker"):
+    """A new enrolled account and a test client logged in as it through the real pages."""
+    account = create_staff(app, clock, email, role=role, name=name)
+    client = app.test_client()
+    assert log_in(client, clock, account).status_code == 302
+    return account, client

@@ -13,17 +13,14 @@ from portal.api.context import get_db, now
 from portal.errors import PortalError
 from portal.models import Conversation, NluAnnotation, TranscriptMessage
 from portal.privacy import redact_text
-from portal.staff.auth import current_staff, error_page, staff_login_required, translate
+from portal.staff.auth import (current_staff, error_page, is_htmx, staff_login_required,
+                               translate)
 from portal.training.admin import inbox_filter
 from portal.training.annotations import (IGNORE, OUT_OF_SCOPE, InboxFilter, InboxRow, annotate,
                                          domain_intents, inbox, text_key)
 
 FILTER_KEYS = ("below", "fell_back", "intent", "language", "channel", "since", "until",
                "unannotated")
-
-
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 # --- NLU inbox ---------------------------------------------------------------------------
@@ -89,14 +86,14 @@ def nlu_annotate(message_id: int):
     except PortalError as exc:
         db.rollback()
         row = _inbox_row(db, message_id) if exc.code != "invalid_message_id" else None
-        if row is None or not _htmx():
+        if row is None or not is_htmx():
             return error_page(exc.status, "error_title", "annotate_failed_page",
                               message=error_text(exc))
         message = translate("annotate_failed", message=error_text(exc))
         return render_template("staff/_nlu_row.html", **_row_context(row, q, message),
                                announce=message), exc.status
     db.commit()
-    if not _htmx():
+    if not is_htmx():
         return redirect(url_for("admin.nlu") + ("?" + q if q else ""), 303)
     row = _inbox_row(db, message_id)
     shown = redact_text(annotation.text)

@@ -153,8 +153,6 @@ def answer_case(payload, case_id):
     """Answer a case: the citizen gets a letter in the inbox and an SMS notice"""
     db = get_db()
     staff = current_staff()
-    row, letter = cases.answer_case(db, settings(), case_id, staff_id=staff.id,
-                                    text=payload["text"], now=now())
-    db.commit()
-    portal().notifier.letter_dispatched(letter)
+    row, _ = cases.answer_and_notify(db, settings(), portal().notifier, case_id,
+                                     staff_id=staff.id, text=payload["text"], now=now())
     return row

@@ -3,16 +3,17 @@
 A case body is the citizen's own message to the municipality and is stored as written; the
 transcript keeps only a redacted copy. The bot files it as a draft first, restates it and sends
 it on the citizen's JA (a NEI deletes the draft): the bot's own store keeps only redacted text,
-so the words the citizen confirms live here, not in a slot. The answer reaches the citizen's inbox as a letter
-(letters.dispatch: SvarUt lifecycle, print when unread) and the caller announces it with the
-usual SMS notice (Notifier.letter_dispatched) once committed.
+so the words the citizen confirms live here, not in a slot. The answer reaches the citizen's
+inbox as a letter (letters.dispatch: SvarUt lifecycle, print when unread) and is announced with
+the usual SMS notice (LetterNotifier.letter_dispatched) once committed: answer_and_notify does
+both.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import List, Optional
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -28,6 +29,7 @@ from portal.models import (
     Letter,
     LetterCategory,
 )
+from portal.notifications import LetterNotifier
 from portal.services import letters
 from portal.services.audit import Actor, record
 
@@ -91,16 +93,22 @@ def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_k
     return row
 
 
+def _audited_read(db: Session, actor: Actor, row: CitizenCase, now: datetime) -> None:
+    record(db, actor, "case.read", at=now, citizen_id=row.citizen_id,
+           object_type="citizen_case", object_id=row.id)
+
+
 def list_cases(db: Session, *, actor: Actor, now: datetime, status: Optional[str] = OPEN,
-               limit: int = 50) -> List[CitizenCase]:
-    """The queue's cases, oldest first; every case shown is an audited read."""
+               limit: int = 50, newest_first: bool = False) -> List[CitizenCase]:
+    """The queue's cases, oldest first (or newest); every case shown is an audited read. A
+    citizen's draft is never shown."""
     query = select(CitizenCase).where(
         CitizenCase.status == status if status else CitizenCase.status.in_(QUEUED))
-    rows = list(db.execute(query.order_by(CitizenCase.created_at, CitizenCase.id)
-                           .limit(limit)).scalars())
+    order = ((CitizenCase.created_at.desc(), CitizenCase.id.desc()) if newest_first
+             else (CitizenCase.created_at, CitizenCase.id))
+    rows = list(db.execute(query.order_by(*order).limit(limit)).scalars())
     for row in rows:
-        record(db, actor, "case.read", at=now, citizen_id=row.citizen_id,
-               object_type="citizen_case", object_id=row.id)
+        _audited_read(db, actor, row, now)
     return rows
 
 
@@ -148,17 +156,37 @@ def purge_drafts(db: Session, before: datetime) -> int:
         .execution_options(synchronize_session=False)).rowcount or 0
 
 
+def count_open(db: Session) -> int:
+    """How many cases wait for an answer."""
+    return db.execute(select(func.count()).select_from(CitizenCase)
+                      .where(CitizenCase.status == OPEN)).scalar_one()
+
+
+def _case(db: Session, case_id: int) -> CitizenCase:
+    """A case in the staff queue; a citizen's draft is nobody else's to see."""
+    case = db.get(CitizenCase, case_id) if 0 < case_id <= MAX_ID else None
+    if case is None or case.status == DRAFT:
+        raise NotFound("No such case.", code="case_not_found")
+    return case
+
+
+def read_case(db: Session, case_id: int, *, actor: Actor, now: datetime) -> CitizenCase:
+    """One case for a caseworker; the read is audited."""
+    case = _case(db, case_id)
+    _audited_read(db, actor, case, now)
+    return case
+
+
 def answer_case(db: Session, settings: Settings, case_id: int, *, staff_id: int, text: str,
                 now: datetime, actor: Optional[Actor] = None) -> tuple[CitizenCase, Letter]:
     """A caseworker's answer: the case is closed once and the answer filed as a letter.
 
-    The caller commits, then calls Notifier.letter_dispatched(letter) for the SMS notice.
+    The caller commits, then calls LetterNotifier.letter_dispatched(letter) for the SMS notice
+    (answer_and_notify).
     """
     body = _checked_text(text, what="answer")
     actor = actor or staff_actor(staff_id)
-    case = db.get(CitizenCase, case_id) if 0 < case_id <= MAX_ID else None
-    if case is None or case.status == DRAFT:
-        raise NotFound("No such case.", code="case_not_found")
+    case = _case(db, case_id)
     # Conditional: two caseworkers answering at once cannot both send a letter.
     claimed = db.execute(
         update(CitizenCase).where(CitizenCase.id == case.id, CitizenCase.status == OPEN)
@@ -183,4 +211,15 @@ def answer_case(db: Session, settings: Settings, case_id: int, *, staff_id: int,
     db.refresh(case)
     record(db, actor, "case.answer", at=now, citizen_id=case.citizen_id,
            object_type="citizen_case", object_id=case.id, detail={"letter_id": letter.id})
+    return case, letter
+
+
+def answer_and_notify(db: Session, settings: Settings, notifier: LetterNotifier, case_id: int,
+                      *, staff_id: int, text: str, now: datetime,
+                      actor: Optional[Actor] = None) -> tuple[CitizenCase, Letter]:
+    """answer_case, committed, then the answer letter's SMS notice (letter_dispatched)."""
+    case, letter = answer_case(db, settings, case_id, staff_id=staff_id, text=text, now=now,
+                               actor=actor)
+    db.commit()
+    notifier.letter_dispatched(letter)
     return case, letter

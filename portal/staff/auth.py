@@ -126,6 +126,11 @@ def error_page(status: int, title_key: str, message_key: str, *, login_link: boo
                            next_url=_here() if request.method == "GET" else None), status
 
 
+def is_htmx() -> bool:
+    """The request came from htmx (it wants a region of the page, not the whole page)."""
+    return request.headers.get("HX-Request") == "true"
+
+
 def _here() -> str:
     query = request.query_string.decode()
     return request.path + ("?" + query if query else "")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from portal.models import NluAnnotation
 from tests.admin_fixtures import (FNR_TEXT, active_and_candidate, add_evaluation, add_version,
                                   citizen_messages, make_active, running_job, staff_pair)
-from tests.e2e.test_staff_browser import DOCS, accessible, browser, enter_code, new_page  # noqa: F401
+from tests.e2e.test_staff_browser import DOCS, accessible, browser, log_in_page, new_page  # noqa: F401
 from tests.e2e.test_staff_browser import portal_url  # noqa: F401
 from tests.redis_fixtures import clean_redis, settings  # noqa: F401 - fixtures
 
@@ -22,11 +22,7 @@ expect.set_options(timeout=15_000)  # a 2-core machine shared with other test ru
 def logged_in_admin(browser, portal_url, app, clock):  # noqa: F811
     admin, _ = staff_pair(app, clock)
     page = new_page(browser)
-    page.goto(f"{portal_url}/staff/login")
-    page.get_by_label("E-postadresse").fill(admin.email)
-    page.get_by_label("Passord", exact=True).fill(admin.password)
-    page.get_by_role("button", name="Fortsett").click()
-    enter_code(page, admin.secret, clock, "Logg inn")
+    log_in_page(page, portal_url, admin, clock)
     return page, admin
 
 

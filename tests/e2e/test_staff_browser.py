@@ -52,6 +52,15 @@ def enter_code(page, secret: str, clock, button: str) -> None:
     clock.advance(seconds=30)
 
 
+def log_in_page(page, portal_url: str, account, clock) -> None:
+    """Password then the TOTP code on the real login page."""
+    page.goto(f"{portal_url}/staff/login")
+    page.get_by_label("E-postadresse").fill(account.email)
+    page.get_by_label("Passord", exact=True).fill(account.password)
+    page.get_by_role("button", name="Fortsett").click()
+    enter_code(page, account.secret, clock, "Logg inn")
+
+
 def set_up_account(page, link: str, clock) -> None:
     page.goto(link)
     expect(page.get_by_role("heading", name="Velg passord")).to_be_visible()

@@ -5,15 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from portal.models import AuditEvent
-from tests.staff_helpers import create_staff, csrf_of, log_in
+from tests.staff_helpers import csrf_of, logged_in_client
 from tests.workspace_helpers import connect, conversation_id, waiting_webchat, ws_app  # noqa: F401
-
-
-def _staff_client(app, clock, email, name, role="caseworker"):
-    account = create_staff(app, clock, email, role=role, name=name)
-    client = app.test_client()
-    assert log_in(client, clock, account).status_code == 302
-    return account, client
 
 
 def test_pages_need_a_login_and_forms_need_csrf(ws_app, clock):
@@ -24,7 +17,7 @@ def test_pages_need_a_login_and_forms_need_csrf(ws_app, clock):
         assert anonymous.get(path).status_code == 401, path
     assert anonymous.post(f"/staff/conversations/{cid}/claim").status_code in (400, 401)
 
-    _, client = _staff_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
+    _, client = logged_in_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
     refused = client.post(f"/staff/conversations/{cid}/claim", data={})
     assert refused.status_code == 400
     assert "Skjemaet var utløpt" in refused.get_data(as_text=True)
@@ -37,8 +30,8 @@ def test_take_over_on_the_page_and_the_second_caseworker_is_told_who_has_it(ws_a
     anonymous = ws_app.test_client()
     sender = waiting_webchat(anonymous, "Hvem kan hjelpe meg med eiendomsskatt?")
     cid = conversation_id(ws_app, sender)
-    siri, client = _staff_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
-    _, other = _staff_client(ws_app, clock, "ola@bergen.kommune.no", "Ola Nordmann")
+    siri, client = logged_in_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
+    _, other = logged_in_client(ws_app, clock, "ola@bergen.kommune.no", "Ola Nordmann")
 
     queue = client.get("/staff/").get_data(as_text=True)
     assert f"Samtale {cid}" in queue and "Nettprat" in queue and "Anonym" in queue
@@ -78,7 +71,7 @@ def test_take_over_on_the_page_and_the_second_caseworker_is_told_who_has_it(ws_a
 def test_review_filters_and_weekly_figures(ws_app, clock):
     anonymous = ws_app.test_client()
     waiting_webchat(anonymous, "Jeg trenger hjelp med faktura")
-    _, client = _staff_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
+    _, client = logged_in_client(ws_app, clock, "siri@bergen.kommune.no", "Siri Berg")
     page = client.get("/staff/review?q=faktura&handoff=true").get_data(as_text=True)
     assert "1 samtaler" in page and "Tall per uke" in page
     assert "0 samtaler" in client.get("/staff/review?q=bompenger").get_data(as_text=True)
