@@ -99,14 +99,15 @@ def _audited_read(db: Session, actor: Actor, row: CitizenCase, now: datetime) ->
 
 
 def list_cases(db: Session, *, actor: Actor, now: datetime, status: Optional[str] = OPEN,
-               limit: int = 50, newest_first: bool = False) -> List[CitizenCase]:
+               limit: int = 50, offset: int = 0,
+               newest_first: bool = False) -> List[CitizenCase]:
     """The queue's cases, oldest first (or newest); every case shown is an audited read. A
     citizen's draft is never shown."""
     query = select(CitizenCase).where(
         CitizenCase.status == status if status else CitizenCase.status.in_(QUEUED))
     order = ((CitizenCase.created_at.desc(), CitizenCase.id.desc()) if newest_first
              else (CitizenCase.created_at, CitizenCase.id))
-    rows = list(db.execute(query.order_by(*order).limit(limit)).scalars())
+    rows = list(db.execute(query.order_by(*order).limit(limit).offset(offset)).scalars())
     for row in rows:
         _audited_read(db, actor, row, now)
     return rows
@@ -156,10 +157,10 @@ def purge_drafts(db: Session, before: datetime) -> int:
         .execution_options(synchronize_session=False)).rowcount or 0
 
 
-def count_open(db: Session) -> int:
-    """How many cases wait for an answer."""
+def count_open(db: Session, status: str = OPEN) -> int:
+    """How many cases wait for an answer (or have another status of the queue)."""
     return db.execute(select(func.count()).select_from(CitizenCase)
-                      .where(CitizenCase.status == OPEN)).scalar_one()
+                      .where(CitizenCase.status == status)).scalar_one()
 
 
 def _case(db: Session, case_id: int) -> CitizenCase:

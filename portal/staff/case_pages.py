@@ -14,6 +14,8 @@ from portal.staff.auth import current_staff, error_page, is_htmx, staff_login_re
 
 bp = Blueprint("case_pages", __name__, url_prefix="/staff/cases")
 TABS = (cases.OPEN, cases.ANSWERED)
+PER_PAGE = 50
+MAX_PAGE = 10_000
 REFUSALS = {"empty_message": "case_empty_answer", "message_too_long": "case_answer_too_long",
             "invalid_text": "case_invalid_answer", "case_answered": "case_answered"}
 
@@ -43,13 +45,18 @@ def _actor():
 def case_list():
     tab = request.args.get("tab")
     tab = tab if tab in TABS else cases.OPEN
+    page = request.args.get("page", "1")
+    page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
     db = get_db()
-    rows = cases.list_cases(db, actor=_actor(), now=now(), status=tab,
-                            newest_first=tab == cases.ANSWERED)
+    total = cases.count_open(db, tab)
+    pages = max(1, -(-total // PER_PAGE))
+    page = min(page, pages)
+    rows = cases.list_cases(db, actor=_actor(), now=now(), status=tab, limit=PER_PAGE,
+                            offset=(page - 1) * PER_PAGE, newest_first=tab == cases.ANSWERED)
     shown = case_details.details(db, rows)
     db.commit()
     return render_template("staff/cases.html", staff=current_staff(), cases=shown, tab=tab,
-                           tabs=TABS, at=now())
+                           tabs=TABS, at=now(), total=total, page=page, pages=pages)
 
 
 def _message(error: Optional[str], detail) -> Optional[str]:

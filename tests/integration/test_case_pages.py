@@ -198,3 +198,25 @@ def test_an_htmx_answer_comes_back_as_the_region_with_its_announcement(
             'det som brev med varsel på SMS.</div>') in region
     assert '<span id="nav-open-cases" hx-swap-oob="outerHTML"></span>' in region  # none open
     assert _counts(db)["letters"] == before["letters"] + 1
+
+
+def test_the_list_pages_by_fifty_and_a_draft_is_not_a_case(app, client, login, db, clock,
+                                                           monkeypatch):
+    from portal.staff import case_pages
+
+    monkeypatch.setattr(case_pages, "PER_PAGE", 2)
+    kari = login(KARI)
+    ids = [_write(client, kari, f"Spørsmål nummer {n}") for n in range(1, 6)]
+    draft = client.post(CASES, headers=kari, json={"text": "Utkast", "draft": True}).json["id"]
+    siri, staff = logged_in_client(app, clock, "siri@bergen.kommune.no", "Siri Berg")
+    first = staff.get("/staff/cases").get_data(as_text=True)
+    assert "5 ubesvarte, eldste først" in first and "Side 1 av 3" in first
+    assert "Spørsmål nummer 1" in first and "Spørsmål nummer 3" not in first
+    assert "Utkast" not in first and 'href="/staff/cases?page=2&amp;tab=open"' in first
+    last = staff.get("/staff/cases?page=3").get_data(as_text=True)
+    assert "Spørsmål nummer 5" in last and "Side 3 av 3" in last and "Neste side" not in last
+    for bad in ("0", "-1", "x", "99999999999"):  # clamped to a page that exists
+        shown = staff.get(f"/staff/cases?page={bad}")
+        assert shown.status_code == 200 and "Side " in shown.get_data(as_text=True)
+    assert _reads(db, siri.id)[:4] == ids[:2] + ids[4:] + ids[:1]
+    assert staff.get(f"/staff/cases/{draft}").status_code == 404
