@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 SAFE_SLOTS = {"language", "logged_in", "first_name", "login_step", "pending_intent",
               "pending_offer_answer", "pending_offer_id", "fallback_count", "letter_ids",
               "message_number", "session_started_metadata", "pending_deletion",
-              "conversation_erased"}
+              "conversation_erased", "requested_slot",
+              # Writing to the municipality: the message (masked as citizen text), ids.
+              "case_text", "case_letter_id", "case_letter_number", "pending_case"}
 
 
 def texts(messages):

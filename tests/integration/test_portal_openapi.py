@@ -7,7 +7,8 @@ import re
 # pages (the API docs, and the demo SMS outbox page).
 IGNORED_ENDPOINTS = {"static", "apifairy.json", "apifairy.docs", "dev.outbox_page"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-HTML_BLUEPRINTS = ("staff.", "admin.", "workspace.", "idporten.")  # the staff workspace and admin pages
+# The staff workspace and admin pages.
+HTML_BLUEPRINTS = ("staff.", "admin.", "workspace.", "case_pages.", "idporten.")
 
 
 def _app_operations(app) -> set:
