@@ -31,6 +31,7 @@ class Service:
     log_path: Optional[Path] = None
     headers: Dict[str, str] = field(default_factory=dict)
     env: Optional[Dict[str, str]] = None  # None: the supervisor's environment
+    niceness: int = 0  # added to the supervisor's own (lower CPU priority)
     started_at: float = 0.0
     restarts: int = 0
     backoff: float = FIRST_BACKOFF
@@ -44,6 +45,27 @@ def is_healthy(url: str, headers: Optional[Dict[str, str]] = None) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def lowered(niceness: int) -> Optional[Callable[[], None]]:
+    """For Popen(preexec_fn=...): the child runs `niceness` steps nicer; None for 0.
+
+    A child in a session of its own is also a scheduling group of its own where the kernel
+    groups by session (sched_autogroup), and there only the group's niceness counts: both are
+    set.
+    """
+    if niceness <= 0:
+        return None
+
+    def lower() -> None:  # in the child, after setsid, before exec
+        os.nice(niceness)
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(niceness))
+        except OSError:  # no autogroups here: the process niceness is what counts
+            pass
+
+    return lower
 
 
 def exit_reason(returncode: int) -> str:
@@ -71,9 +93,11 @@ class Supervisor:
 
     def start(self, name: str, args: List[str], health_url: str,
               headers: Optional[Dict[str, str]] = None,
-              env: Optional[Dict[str, str]] = None) -> Service:
-        """Starts a service with `env` (default: the supervisor's environment)."""
-        service = Service(name, args, health_url, headers=dict(headers or {}), env=env)
+              env: Optional[Dict[str, str]] = None, niceness: int = 0) -> Service:
+        """Starts a service with `env` (default: the supervisor's environment), `niceness`
+        steps nicer than the supervisor."""
+        service = Service(name, args, health_url, headers=dict(headers or {}), env=env,
+                          niceness=niceness)
         self._spawn(service)
         self.services.append(service)
         return service
@@ -88,7 +112,7 @@ class Supervisor:
             service.process = subprocess.Popen(
                 service.args, env=self.env if service.env is None else service.env,
                 cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT if output else None,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=lowered(service.niceness))
         finally:
             if output is not None:
                 output.close()  # the child keeps its own copy

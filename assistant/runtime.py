@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 from urllib.parse import parse_qs, urlparse
 
 from portal.config import PROJECT_ROOT, WEB_SECRETS, Settings, environment_of, secret_from
@@ -40,6 +40,9 @@ class Runtime:
     base_env: Dict[str, str]
     rasa_instances: int = 1
     turn_workers: int = 1
+    # The turns' processes (Rasa, the action server, turn workers) run this much nicer than the
+    # portal, so a burst of turns on busy cores never delays a webhook's ack (TURN_NICENESS).
+    turn_niceness: int = 10
     metrics_token: str = ""  # every process's /metrics (METRICS_TOKEN)
     metrics_port_base: int = 9400  # the SMS worker's metrics; turn worker N: base + N
 
@@ -57,6 +60,8 @@ class Runtime:
                    action_server_token=secret("ACTION_SERVER_TOKEN"), base_env=dict(env),
                    rasa_instances=_count(env, "RASA_INSTANCES"),
                    turn_workers=_count(env, "TURN_WORKERS", minimum=0),
+                   turn_niceness=_count(env, "TURN_NICENESS", minimum=0, default="10",
+                                        maximum=19),
                    metrics_token=secret("METRICS_TOKEN"),
                    metrics_port_base=int(env.get("METRICS_PORT_BASE", "9400")))
 
@@ -193,10 +198,13 @@ class Runtime:
         return self._shared_env()
 
 
-def _count(env, name: str, minimum: int = 1) -> int:
-    value = env.get(name) or "1"
-    if not value.isdigit() or int(value) < minimum:
-        raise RuntimeError(f"{name} must be a whole number of at least {minimum}")
+def _count(env, name: str, minimum: int = 1, default: str = "1",
+           maximum: Optional[int] = None) -> int:
+    value = env.get(name) or default
+    if not value.isdigit() or int(value) < minimum or (maximum is not None
+                                                       and int(value) > maximum):
+        raise RuntimeError(f"{name} must be a whole number of at least {minimum}"
+                           + (f" and at most {maximum}" if maximum is not None else ""))
     return int(value)
 
 

@@ -26,7 +26,8 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
         f"{runtime.portal_url}/health", env=runtime.env_for("portal"))
     actions = supervisor.start(
         "actions", python_module("actions.server", "--port", str(runtime.actions_port)),
-        f"http://127.0.0.1:{runtime.actions_port}/health", env=runtime.env_for("actions"))
+        f"http://127.0.0.1:{runtime.actions_port}/health", env=runtime.env_for("actions"),
+        niceness=runtime.turn_niceness)
     rasas = [start_rasa(runtime, supervisor, model, index, log_level)
              for index in range(runtime.rasa_instances)]
     # The workers have no HTTP side: the supervisor notices if one exits.
@@ -34,9 +35,10 @@ def start_stack(runtime: Runtime, supervisor: Supervisor, model: Optional[Path] 
     for index in range(runtime.turn_workers):
         supervisor.start(f"turn-worker-{index + 1}",
                          python_module("assistant.cli", "turn-worker"), "",
-                         env=worker_env(runtime, "turn-worker", index + 1))
+                         env=worker_env(runtime, "turn-worker", index + 1),
+                         niceness=runtime.turn_niceness)
     supervisor.start("sms-worker", python_module("assistant.cli", "sms-worker"), "",
-                     env=worker_env(runtime, "sms-worker"))
+                     env=worker_env(runtime, "sms-worker"), niceness=runtime.turn_niceness)
     for service in (portal, actions, *rasas):
         supervisor.wait_healthy(service)
     return model
@@ -62,4 +64,4 @@ def start_rasa(runtime: Runtime, supervisor: Supervisor, model: Path, index: int
             "--port", str(port), "--interface", runtime.interface("RASA_INTERFACE"),
             "--credentials", str(runtime.credentials_file),
             "--endpoints", str(runtime.endpoints_file), *level),
-        f"http://127.0.0.1:{port}/", env=runtime.env_for("rasa"))
+        f"http://127.0.0.1:{port}/", env=runtime.env_for("rasa"), niceness=runtime.turn_niceness)

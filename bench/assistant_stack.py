@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 import requests
 
+from assistant.processes import lowered
 from bench.common import DEFAULT_DB, ROOT, ensure_postgres, free_port, log, stop_group
 
 STANDIN_TOKEN = "bench-twilio-auth-token"
@@ -27,7 +28,8 @@ FROM_NUMBER = "+4759440000"
 
 class StandIn:
     """`python -m tests.twilio_standin` as a separate process (run, not imported): the
-    Messages API the SMS worker talks to; `captured()` is every SMS handed to it."""
+    Messages API the SMS worker talks to; `captured()` is every SMS handed to it. It stands for
+    Twilio's servers, which share no cores with the assistant: it runs at the lowest priority."""
 
     def __init__(self, log_path: Path):
         self.port = free_port()
@@ -36,7 +38,8 @@ class StandIn:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.twilio_standin", "--port", str(self.port),
              "--no-validate", "--auth-token", STANDIN_TOKEN, "--account-sid", STANDIN_ACCOUNT],
-            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lowered(19))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -58,13 +61,14 @@ class StandIn:
 class TurnWorker:
     """`assistant turn-worker` as its own process against the given Rasa servers."""
 
-    def __init__(self, env: Dict[str, str], rasa_urls: List[str], log_path: Path, *args: str):
+    def __init__(self, env: Dict[str, str], rasa_urls: List[str], log_path: Path, *args: str,
+                 niceness: int = 0):
         self.rasa_urls = rasa_urls
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "assistant.cli", "turn-worker", *args],
             env={**env, "RASA_URLS": ",".join(rasa_urls)}, cwd=ROOT, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=lowered(niceness))
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -158,14 +162,16 @@ class BenchStack:
         for _ in range(count):
             index = len(self.workers)
             self.workers.append(TurnWorker(env, rasa_urls or self.rasa_urls,
-                                           self.work / f"turn-worker-{index}.log"))
+                                           self.work / f"turn-worker-{index}.log",
+                                           niceness=self.runtime.turn_niceness))
 
     def restart_worker(self, index: int = 0) -> None:
         """SIGKILLs a turn worker and starts a new one in its place."""
         old = self.workers[index]
         old.kill()
         self.workers[index] = TurnWorker(self.runtime.env_for("turn-worker"), old.rasa_urls,
-                                         self.work / f"turn-worker-{index}-again.log")
+                                         self.work / f"turn-worker-{index}-again.log",
+                                         niceness=self.runtime.turn_niceness)
 
     def stop_workers(self) -> None:
         for worker in self.workers:

@@ -44,7 +44,11 @@ class RunningAssistant:
     def __init__(self, var_dir: Path, model: Path, env: Dict[str, str], twilio=None):
         self.twilio = twilio
         portal_port = free_port()
-        env = {"PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}", **env,
+        # The tests themselves are the heaviest load here: turns at the portal's priority, so
+        # a busy test worker never starves the bot it waits on (tests/integration/
+        # test_supervisor.py proves the niceness itself).
+        env = {"PUBLIC_BASE_URL": f"http://127.0.0.1:{portal_port}", "TURN_NICENESS": "0",
+               **env,
                "ASSISTANT_VAR_DIR": str(var_dir), "PORTAL_PORT": str(portal_port),
                "RASA_PORT": str(free_ports(int(env.get("RASA_INSTANCES") or 1))),
                "ACTIONS_PORT": str(free_port()),

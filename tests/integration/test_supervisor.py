@@ -74,3 +74,33 @@ def test_back_off_grows_while_a_process_keeps_crashing_and_resets_when_stable(su
     crasher.started_at = supervisor.test_clock.now - STABLE_AFTER
     supervisor.keep_alive()
     assert crasher.restart_at - supervisor.test_clock.now == FIRST_BACKOFF
+
+
+def test_a_service_started_nicer_runs_at_a_lower_cpu_priority_and_keeps_it(supervisor,
+                                                                           tmp_path):
+    """Turns run nicer than the portal: its niceness (and its session's scheduling group where
+    the kernel has them) is raised in the child, and a restart keeps it."""
+    report = tmp_path / "niceness"
+    probe = [sys.executable, "-c",
+             "import os, pathlib, time; group = pathlib.Path('/proc/self/autogroup');"
+             f"pathlib.Path({str(report)!r}).write_text(str(os.nice(0)) + ' ' + "
+             "(group.read_text().split()[-1] if group.exists() else '-'));"
+             "time.sleep(600)"]
+    parent = os.nice(0)
+    service = supervisor.start("nicer", probe, "", niceness=7)
+    deadline = time.monotonic() + 10
+    while not report.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    niceness, group = report.read_text().split()
+    assert int(niceness) == min(parent + 7, 19)
+    assert group in ("-", "7")
+    report.unlink()
+    os.killpg(service.process.pid, signal.SIGKILL)
+    _wait_exit(service)
+    supervisor.keep_alive()  # schedules the restart
+    supervisor.test_clock.now += FIRST_BACKOFF + 0.1
+    assert supervisor.keep_alive() == [service]
+    deadline = time.monotonic() + 10
+    while not report.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int(report.read_text().split()[0]) == min(parent + 7, 19)
