@@ -197,6 +197,9 @@ def test_an_htmx_answer_comes_back_as_the_region_with_its_announcement(
     assert ('<div id="staff-live" hx-swap-oob="innerHTML">Svaret er sendt. Innbyggeren får '
             'det som brev med varsel på SMS.</div>') in region
     assert '<span id="nav-open-cases" hx-swap-oob="outerHTML"></span>' in region  # none open
+    facts = region[region.index('id="case-facts"'):]
+    assert 'hx-swap-oob="outerHTML"' in facts.split(">", 1)[0]
+    assert "<dt>Svartid</dt>" in facts and "Ventetid" not in facts  # the side panel follows
     assert _counts(db)["letters"] == before["letters"] + 1
 
 
