@@ -45,6 +45,7 @@ import requests
 from bench.common import (CLK_TCK, DEFAULT_DB, RESULTS, ROOT, code_revision, ensure_postgres,
                           free_port, log, machine_load, machine_ticks, percentile, proc_stat)
 from bench.portal_data import FillSpec, _connect, fill, schema_url
+from portal.config import WEB_SECRETS
 
 TARGET_P95_MS = 20.0
 HOST = "127.0.0.1"
@@ -189,6 +190,8 @@ class ServerProcess:
             "IDENTITY_HASH_KEY": tokens["identity"],
             "PYTHONUNBUFFERED": "1",
         })
+        for name in WEB_SECRETS:  # the rest of what production needs, unused by the bench
+            env.setdefault(name, secrets.token_urlsafe(32))
         for name, value in (("PORTAL_WORKERS", workers), ("PORTAL_THREADS", threads)):
             if value is not None:
                 env[name] = str(value)
