@@ -115,6 +115,7 @@ class ActionConfirmCase(TurnAction):
     are read here, in the turn they arrive: the bot's store keeps only redacted text."""
 
     asks = PENDING
+    resumes = "write_to_municipality"  # the login expired while writing: ask again after it
 
     def name(self) -> str:
         return "action_confirm_case"

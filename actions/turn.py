@@ -118,6 +118,9 @@ class TurnAction(Action, ABC):
     keeps_fallback_count = False
     # The question (one of QUESTIONS) this action asks; any other lasts only until it runs.
     asks: Optional[str] = None
+    # The journey to continue after a login that expired during this action (default: the
+    # message's intent).
+    resumes: Optional[str] = None
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[str, Any]) -> List[EventType]:
@@ -131,7 +134,7 @@ class TurnAction(Action, ABC):
         except SessionInvalid:
             turn.forget_session()
             turn.say("utter_session_expired")
-            turn.ask_login(resume=turn.intent)
+            turn.ask_login(resume=self.resumes or turn.intent)
         except PortalUnavailable:
             turn.say("utter_portal_unavailable")
         except PortalError as error:  # a refusal this action has no words for

@@ -76,3 +76,17 @@ def test_a_handoff_after_hours_says_when_caseworkers_are_back(db, demo, actions_
     clock.advance(days=-4)
     assert "registrert" in bot.texts(bot.say("menneske", "human_handoff"))
     assert fresh(db, select(func.count()).select_from(CitizenCase)) == 0
+
+
+def test_a_login_expired_while_writing_asks_for_the_message_again_after_the_login(
+        db, demo, actions_portal, clock):
+    bot = logged_in(db, actions_portal)
+    bot.say("skriv til kommunen", "write_to_municipality")
+    clock.advance(hours=2)  # the session's idle time is over
+    reply = bot.texts(bot.say("Når tømmes søpla?", "nlu_fallback"))
+    assert "fødselsnummer" in reply and cases(db) == []
+    bot.say(KARI, "inform", {"fnr": KARI})
+    bot.say(PERSONAL_CODES[KARI], "inform")
+    code = latest_code(db, "+4791234567")
+    assert "Skriv meldingen din til kommunen" in bot.texts(
+        bot.say(code, "inform", {"otp_code": code}))
