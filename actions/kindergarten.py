@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
+from actions import cases
 from actions.formatting import long_date
 from actions.portal_client import PortalError, portal
 from actions.turn import Turn, TurnAction
@@ -105,4 +106,7 @@ class ActionAnswerOffer(TurnAction):
         return "action_answer_offer"
 
     async def act(self, turn: Turn) -> None:
+        if turn.slot(cases.PENDING):  # JA TAKK / NEI TAKK to a restated message
+            await (cases.send(turn) if turn.intent == "accept_offer" else cases.discard(turn))
+            return
         await start_answer(turn)

@@ -90,3 +90,17 @@ def test_a_login_expired_while_writing_asks_for_the_message_again_after_the_logi
     code = latest_code(db, "+4791234567")
     assert "Skriv meldingen din til kommunen" in bot.texts(
         bot.say(code, "inform", {"otp_code": code}))
+
+
+def test_ja_takk_to_a_restated_message_sends_it_and_leaves_the_offer_alone(db, demo,
+                                                                          actions_portal):
+    bot = logged_in(db, actions_portal)
+    bot.say("skriv til kommunen", "write_to_municipality")
+    bot.say("Kan dere måke fortauet?", "nlu_fallback")
+    reply = bot.texts(bot.say("ja takk", "accept_offer"))
+    assert "Meldingen er sendt" in reply and "Emma" not in reply
+    assert cases(db) == [("open", "Kan dere måke fortauet?")]
+    bot.say("Hei igjen", "write_to_municipality")
+    bot.say("Glem det", "nlu_fallback")
+    assert "ingenting er sendt" in bot.texts(bot.say("nei takk", "decline_offer"))
+    assert cases(db) == [("open", "Kan dere måke fortauet?")]
