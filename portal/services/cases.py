@@ -56,16 +56,19 @@ def _checked_text(text: Optional[str], *, what: str = "message") -> str:
     return body
 
 
+def _owned(db: Session, model, row_id: int, citizen_id: int, what: str):
+    """The citizen's own row of `model`; NotFound (`<what>_not_found`) for any other id."""
+    row = None
+    if 0 < row_id <= MAX_ID:
+        row = db.execute(select(model).where(
+            model.id == row_id, model.citizen_id == citizen_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"No such {what}.", code=f"{what}_not_found")
+    return row
+
+
 def _own_letter(db: Session, citizen_id: int, letter_id: Optional[int]) -> Optional[Letter]:
-    if letter_id is None:
-        return None
-    letter = None
-    if 0 < letter_id <= MAX_ID:
-        letter = db.execute(select(Letter).where(
-            Letter.id == letter_id, Letter.citizen_id == citizen_id)).scalar_one_or_none()
-    if letter is None:
-        raise NotFound("No such letter.", code="letter_not_found")
-    return letter
+    return None if letter_id is None else _owned(db, Letter, letter_id, citizen_id, "letter")
 
 
 def write_case(db: Session, *, citizen_id: int, channel: Channel, conversation_key: str,
@@ -114,12 +117,7 @@ def list_cases(db: Session, *, actor: Actor, now: datetime, status: Optional[str
 
 
 def _own_draft(db: Session, citizen_id: int, case_id: int) -> CitizenCase:
-    case = None
-    if 0 < case_id <= MAX_ID:
-        case = db.execute(select(CitizenCase).where(
-            CitizenCase.id == case_id, CitizenCase.citizen_id == citizen_id)).scalar_one_or_none()
-    if case is None:
-        raise NotFound("No such case.", code="case_not_found")
+    case = _owned(db, CitizenCase, case_id, citizen_id, "case")
     if case.status != DRAFT:
         raise Conflict("The message is sent already.", code="case_sent")
     return case
