@@ -13,6 +13,7 @@ from actions.portal_client import (Conversation, PortalError, PortalUnavailable,
                                    portal)
 from actions.responses import render
 from portal.conversation_ids import channel_of
+from portal.privacy import QUOTES_CITIZEN
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ class Turn:
 
     def say(self, response: str, quotes_citizen: bool = False, **values: Any) -> None:
         """`quotes_citizen`: the reply repeats what the citizen wrote, so the tracker store and
-        the transcript mask it as the citizen's own text (channels.gateway.QUOTES)."""
-        extra = {"quotes_citizen": True} if quotes_citizen else {}
+        the transcript mask it as the citizen's own text (portal.privacy.QUOTES_CITIZEN)."""
+        extra = {QUOTES_CITIZEN: True} if quotes_citizen else {}
         self.dispatcher.utter_message(**render(self.domain, response, self.language, **values),
                                       **extra)
 

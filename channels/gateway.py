@@ -23,11 +23,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from portal import correlation
+from portal.privacy import QUOTES_CITIZEN
 
 log = logging.getLogger(__name__)
 
 PREFIXES = {"sms": "sms-", "webchat": "web-"}
-QUOTES = "quotes_citizen"  # bot utterance metadata: the text repeats what the citizen wrote
 MAX_MESSAGE_CHARS = 1600
 
 
@@ -52,7 +52,7 @@ def turn_of(events: List[Any], message_id: str) -> Optional[Dict[str, Any]]:
         elif isinstance(event, BotUttered):
             messages.append({"text": event.text, "buttons": (event.data or {}).get("buttons"),
                              "action": action,
-                             "quotes_citizen": bool((event.metadata or {}).get(QUOTES))})
+                             QUOTES_CITIZEN: bool((event.metadata or {}).get(QUOTES_CITIZEN))})
     intent = parse.get("intent") or {}
     return {"messages": messages, "prediction": {
         "intent": intent.get("name"), "confidence": intent.get("confidence"),
@@ -66,12 +66,12 @@ def with_actions(sent: List[Dict[str, Any]], done: Optional[Dict[str, Any]]) -> 
     action."""
     done_messages = [m for m in (done or {}).get("messages", []) if m.get("action")]
     actions = [m["action"] for m in done_messages]
-    quoting = any(m.get("quotes_citizen") for m in done_messages)
+    quoting = any(m.get(QUOTES_CITIZEN) for m in done_messages)
     messages = [m for m in sent if m.get("text") or m.get("buttons")]
     return [{"text": m.get("text") or "", "buttons": m.get("buttons"),
              "action": actions[i] if i < len(actions) else (actions[-1] if actions else None),
              # Counted safe: any reply of a turn that quotes the citizen is masked as theirs.
-             "quotes_citizen": quoting}
+             QUOTES_CITIZEN: quoting}
             for i, m in enumerate(messages)]
 
 

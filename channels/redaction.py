@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from portal import logredact
-from portal.privacy import CODE_MARK, FNR_MARK, redact_citizen_text, redact_text
+from portal.privacy import (CODE_MARK, FNR_MARK, QUOTES_CITIZEN, redact_citizen_text,
+                            redact_reply, redact_text)
 
 SECRET_ENTITIES = {"fnr": FNR_MARK, "otp_code": CODE_MARK}
 # Slots whose values are needed as they are on the next turn and hold no personal data.
@@ -40,8 +41,8 @@ def redact_event(event: Dict[str, Any]) -> Dict[str, Any]:
     if kind == "user" and isinstance(event.get("text"), str):
         event["text"] = redact_citizen_text(event["text"])
     if kind == "bot" and isinstance(event.get("text"), str):
-        quotes = (event.get("metadata") or {}).get("quotes_citizen")
-        event["text"] = (redact_citizen_text if quotes else redact_text)(event["text"])
+        event["text"] = redact_reply(event["text"],
+                                     bool((event.get("metadata") or {}).get(QUOTES_CITIZEN)))
     if kind == "user" and isinstance(event.get("parse_data"), dict):
         event["parse_data"] = _redact_parse_data(event["parse_data"])
     if kind == "entities":

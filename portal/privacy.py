@@ -43,6 +43,15 @@ def redact_text(text: str) -> str:
     return CODE.sub(CODE_MARK, text)
 
 
+# Marks a bot reply that repeats what the citizen wrote (utterance metadata, reply field).
+QUOTES_CITIZEN = "quotes_citizen"
+
+
+def redact_reply(text: str, quotes_citizen: bool) -> str:
+    """A bot reply: masked as the citizen's own text when it quotes them."""
+    return (redact_citizen_text if quotes_citizen else redact_text)(text)
+
+
 def redact_citizen_text(text: str) -> str:
     """What a citizen wrote: as `redact_text`, and every run of 4 to 8 digits (a personal code
     looks like a year or a house number; the citizen's text is masked the safe way)."""

@@ -21,7 +21,7 @@ from portal.conversations.sms_inbox import queue_reply
 from portal.errors import Conflict, Forbidden, InvalidInput
 from portal.models import (ActorType, Channel, Conversation, InboundSms, OutboundSms,
                            TranscriptMessage)
-from portal.privacy import redact_citizen_text, redact_text
+from portal.privacy import QUOTES_CITIZEN, redact_citizen_text, redact_reply, redact_text
 from portal.services.audit import Actor, record
 from portal.sms.sender_keys import ensure_identity
 from portal.texts import conversation as texts
@@ -168,8 +168,8 @@ def record_bot_replies(db: Session, conversation: Conversation, in_reply_to: Opt
             continue
         message = TranscriptMessage(
             conversation_id=conversation.id, at=now, direction=OUT, author=author,
-            text=(redact_citizen_text if reply.get("quotes_citizen") else redact_text)(
-                text[:MAX_TEXT]), in_reply_to=in_reply_to,
+            text=redact_reply(text[:MAX_TEXT], bool(reply.get(QUOTES_CITIZEN))),
+            in_reply_to=in_reply_to,
             action=(reply.get("action") or None) and str(reply["action"])[:80],
             language=reply.get("language") or conversation.language, status=status)
         db.add(message)

@@ -155,7 +155,7 @@ def purge_drafts(db: Session, before: datetime) -> int:
         .execution_options(synchronize_session=False)).rowcount or 0
 
 
-def count_open(db: Session, status: str = OPEN) -> int:
+def count_cases(db: Session, status: str = OPEN) -> int:
     """How many cases wait for an answer (or have another status of the queue)."""
     return db.execute(select(func.count()).select_from(CitizenCase)
                       .where(CitizenCase.status == status)).scalar_one()

@@ -23,7 +23,7 @@ REFUSALS = {"empty_message": "case_empty_answer", "message_too_long": "case_answ
 @bp.app_context_processor
 def _open_case_count():
     """The nav's count of unanswered cases, queried only where a page shows the nav."""
-    return {"open_case_count": lambda: cases.count_open(get_db())}
+    return {"open_case_count": lambda: cases.count_cases(get_db())}
 
 
 @bp.app_template_filter("waited")
@@ -48,7 +48,7 @@ def case_list():
     page = request.args.get("page", "1")
     page = min(int(page), MAX_PAGE) if page.isdigit() and int(page) > 0 else 1
     db = get_db()
-    total = cases.count_open(db, tab)
+    total = cases.count_cases(db, tab)
     pages = max(1, -(-total // PER_PAGE))
     page = min(page, pages)
     rows = cases.list_cases(db, actor=_actor(), now=now(), status=tab, limit=PER_PAGE,
