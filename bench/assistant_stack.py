@@ -91,6 +91,7 @@ class BenchStack:
     work: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-stack-")))
     workers: List[TurnWorker] = field(default_factory=list)
     citizens: List[Any] = field(default_factory=list)  # bench.citizens.Citizen, loaded too
+    extra_env: Dict[str, str] = field(default_factory=dict)
 
     def start(self) -> "BenchStack":
         from sqlalchemy import create_engine, text
@@ -119,6 +120,7 @@ class BenchStack:
             TURN_WORKERS="0", SMS_QUIET_HOURS="off", TWILIO_AUTH_TOKEN=STANDIN_TOKEN,
             TWILIO_ACCOUNT_SID=STANDIN_ACCOUNT, TWILIO_FROM_NUMBER=FROM_NUMBER,
             TWILIO_API_BASE_URL=self.standin.base_url)
+        env.update(self.extra_env)
         self.runtime = Runtime.from_env(env)
         self._seed()
         self.supervisor = Supervisor(self.runtime.child_env(), log_dir=self.work / "logs")
@@ -321,6 +323,33 @@ def integrity(url: str, sent: Dict[str, List[str]], captured: List[Dict[str, Any
     return {"sent": len(sids), "lost": len(lost), "lost_sids": lost[:10],
             "answered_twice": twice, "twilio_twice": _twilio_twice(outbox, captured, set(sent)),
             "out_of_order": _out_of_order(sent, inbound, reply_rows, outbox, captured)}
+
+
+def webchat_integrity(url: str, sent: Dict[str, int]) -> Dict[str, Any]:
+    """The same counts for web chats, by conversation id and how many messages each sent: lost
+    (not recorded, or recorded without a reply), recorded twice, answered twice, out of order."""
+    from sqlalchemy import text
+
+    with _engine(url).connect() as conn:
+        rows = conn.execute(text(
+            "SELECT c.sender_key, t.id, t.direction, t.in_reply_to, t.at "
+            "FROM transcript_messages t JOIN conversations c ON c.id = t.conversation_id "
+            "WHERE c.sender_key = ANY(:keys) ORDER BY t.id"), {"keys": list(sent)}).all()
+    received, replies = defaultdict(list), defaultdict(set)
+    order = defaultdict(list)
+    for row in rows:
+        if row.direction == "in":
+            received[row.sender_key].append(row.id)
+        elif row.in_reply_to is not None:
+            replies[row.in_reply_to].add(row.at)
+            order[row.sender_key].append(row.in_reply_to)
+    lost = sum(max(0, count - len(received[key])) for key, count in sent.items())
+    lost += sum(1 for ids in received.values() for i in ids if i not in replies)
+    return {"sent": sum(sent.values()), "lost": lost,
+            "recorded_twice": sum(max(0, len(received[key]) - count)
+                                  for key, count in sent.items()),
+            "answered_twice": sum(1 for moments in replies.values() if len(moments) > 1),
+            "out_of_order": sum(1 for seq in order.values() if seq != sorted(seq))}
 
 
 def _twilio_twice(outbox, captured, numbers) -> int:

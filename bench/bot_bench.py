@@ -64,8 +64,8 @@ from assistant.processes import Supervisor, python_module
 from assistant.runtime import BOT_DIR, Runtime
 from assistant.stack import start_stack
 from bench.citizens import Citizen, demo_identities, make_citizens, seed_portal
-from bench.common import (code_revision, free_port, log, machine_load, machine_ticks,
-                          percentile)
+from bench.common import (RAISED_LOGIN_LIMITS, code_revision, free_port, log, machine_load,
+                          machine_ticks, percentile)
 from portal.config import PROJECT_ROOT
 
 ROOT = PROJECT_ROOT
@@ -175,13 +175,7 @@ class FullStack:
                     "PORTAL_PORT": str(free_port()), "RASA_PORT": str(free_port()),
                     "ACTIONS_PORT": str(free_port()),
                     # The demo binds every server to the loopback (assistant/runtime.py).
-                    # Every bench conversation logs in from this one client: the per-source
-                    # and global code limits would answer "too many codes" instead of
-                    # measuring turns.
-                    "OTP_CODES_PER_SOURCE_PER_HOUR": "100000",
-                    "OTP_CODES_GLOBAL_PER_MINUTE": "100000",
-                    "OTP_CODES_GLOBAL_PER_HOUR": "100000",
-                    })
+                    **RAISED_LOGIN_LIMITS})
         self.runtime = Runtime.from_env(env)
         self.supervisor = RasaModuleSupervisor(self.runtime.child_env(),
                                                log_dir=var_dir / "logs")

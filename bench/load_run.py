@@ -1,17 +1,19 @@
-"""A load run over SMS (issue 11): many citizens' journeys at once against 2 Rasa servers and
-then 1, in the same run.
+"""A load run over SMS and the web chat (issue 11): many citizens' journeys at once against 2
+Rasa servers and then 1, in the same run.
 
     .venv/bin/python -m bench.load_run [--conversations 200 --messages 10000]
 
 Each conversation is one synthetic citizen (valid synthetic fødselsnummer, a mobile, Kari
-Nordmann's letters, offer and invoices) texting through the portal's Twilio webhook: log in
-(fødselsnummer, INGEN for the personal code it does not have yet, the one-time code read from
-the SMS the Twilio stand-in received, then choosing a personal code), list
-and read letters, ask for unpaid invoices, accept the kindergarten place (and confirm JA), and
-small talk until its share of messages is sent. Each message waits for its reply (closed loop,
-a short think time). Every phase gets fresh citizens. Reported per phase: throughput, reply
-latency (webhook accepted -> reply at the stand-in, 0.25 s polling) p50/p95/p99, lost /
-answered twice / handed to Twilio twice / out of order, and CPU seconds and peak RSS per
+Nordmann's letters, offer and invoices). A quarter of them (`--webchat-share`) chat through the
+web chat's socket.io channel on one of the Rasa servers; the others text through the portal's
+signed Twilio webhook. Each logs in (fødselsnummer, INGEN for the personal code it does not
+have yet, the one-time code read from the SMS the Twilio stand-in received, then choosing a
+personal code), accepts the kindergarten place (and confirms JA), then mixes listing and
+reading letters, unpaid invoices and small talk until its share of messages is sent. Each
+message waits for its reply (closed loop, a short think time). Every phase gets fresh citizens.
+Reported per phase: throughput, reply latency (message accepted -> reply at the stand-in with
+0.25 s polling, or at the socket.io client) p50/p95/p99 in all and per channel, lost / recorded
+or answered twice / handed to Twilio twice / out of order, CPU seconds and peak RSS per
 process, and the assistant's own /metrics scraped every 5 s (queue peaks, counters). Writes
 bench/results/load_run.json.
 """
@@ -26,9 +28,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
-from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid
+from bench.assistant_stack import BenchStack, Webhooks, integrity, new_sid, webchat_integrity
 from bench.citizens import Citizen, demo_identities, make_citizens
-from bench.common import (RESULTS, ProcessMeter, code_revision, exit_on_signals, log,
+from bench.common import (RAISED_LOGIN_LIMITS, RESULTS, ProcessMeter, code_revision, exit_on_signals, log,
                           machine_load, ratio, stats)
 from bench.metrics_scrape import MetricsScraper
 
@@ -78,47 +80,149 @@ class Inbox:
         return None
 
 
+class SmsLine:
+    """One citizen's phone: signed webhooks to the portal out, the stand-in's SMS in."""
+
+    channel = "sms"
+
+    def __init__(self, hooks: Webhooks, inbox: Inbox, citizen: Citizen):
+        self.hooks, self.inbox, self.citizen = hooks, inbox, citizen
+        self.sids: List[str] = []
+
+    def open(self) -> None:
+        pass
+
+    def replies(self) -> int:
+        return self.inbox.count(self.citizen.mobile)
+
+    def send(self, text: str) -> Optional[str]:
+        """None when the webhook took the message, else why not."""
+        sid = new_sid()
+        for _ in range(20):
+            status, _ = self.hooks.sms(self.citizen.mobile, text, sid)
+            if status in (200, 409):
+                self.sids.append(sid)
+                return None
+            time.sleep(0.5)
+        return f"webhook refused: {status}"
+
+    def wait(self, after: int, contains: str, timeout: float) -> Optional[tuple]:
+        return self.inbox.wait(self.citizen.mobile, after, contains, timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class ChatLine:
+    """One citizen's browser tab: a socket.io client of the web chat on one Rasa server; the
+    one-time code still comes by SMS to the citizen's mobile."""
+
+    channel = "webchat"
+
+    def __init__(self, rasa_url: str, citizen: Citizen):
+        self.rasa_url, self.citizen = rasa_url, citizen
+        self.received: List[Tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.conversation_id: Optional[str] = None
+        self.sent = 0
+
+    def open(self) -> None:
+        import socketio
+
+        self.client = socketio.Client(reconnection=False)
+        confirmed = threading.Event()
+
+        def confirm(data):
+            self.conversation_id = data["session_id"]
+            confirmed.set()
+
+        def uttered(data):
+            with self.cond:
+                self.received.append((time.monotonic(), data.get("text") or ""))
+                self.cond.notify_all()
+
+        self.client.on("session_confirm", confirm)
+        self.client.on("bot_uttered", uttered)
+        self.client.connect(self.rasa_url, transports=["polling"], socketio_path="/socket.io",
+                            wait_timeout=60)
+        self.client.emit("session_request", {})
+        if not confirmed.wait(60):
+            raise RuntimeError("no session_confirm")
+
+    def replies(self) -> int:
+        with self.cond:
+            return len(self.received)
+
+    def send(self, text: str) -> Optional[str]:
+        try:
+            self.client.emit("user_uttered", {"message": text})
+        except Exception as exc:  # noqa: BLE001 - reported as the conversation's failure
+            return f"web chat emit failed: {exc}"
+        self.sent += 1
+        return None
+
+    def wait(self, after: int, contains: str, timeout: float) -> Optional[tuple]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while time.monotonic() < deadline:
+                for arrival, body in self.received[after:]:
+                    if contains in body:
+                        return arrival, body
+                self.cond.wait(timeout=1)
+        return None
+
+    def close(self) -> None:
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: BLE001 - the run is over
+            pass
+
+
 def journey(citizen: Citizen, messages: int, rng: random.Random) -> List[Tuple[str, str]]:
     """(text, expected reply text) steps; "{code}" is filled from the one-time code SMS."""
     # Synthetic citizens have no personal code: INGEN, then they choose one after the code.
     steps = [("logg inn", "fødselsnummer"), (citizen.fnr, "personlige koden"),
-             ("INGEN", "Engangskoden"), ("{code}", "Velg en personlig kode"), ("4826", "lagret")]
+             ("INGEN", "engangskode"), ("{code}", "Velg en personlig kode"), ("4826", "lagret"),
+             ("jeg vil takke ja til barnehageplassen", "JA"), ("JA", "takket ja")]
     blocks = [[("brev", "LES 1"), ("les 1", "")], [("faktura", "kr")],
-              [("jeg vil takke ja til barnehageplassen", "JA"), ("JA", "takket ja")]]
-    rng.shuffle(blocks)
-    for block in blocks:
-        steps.extend(block)
+              [(rng.choice(SMALL_TALK), "")]]
     while len(steps) < messages:
-        steps.append((rng.choice(SMALL_TALK), ""))
+        steps.extend(rng.choice(blocks))
     return steps[:max(messages, 5)]
 
 
-def converse(hooks: Webhooks, inbox: Inbox, citizen: Citizen, steps, think: float,
-             sent: List[str], latencies: List[float], failures: List[str], seed: int) -> None:
-    rng, code = random.Random(seed), ""
+def converse(line, inbox: Inbox, steps, think: float, latencies: List[float],
+             failures: List[str], seed: int) -> None:
+    """One citizen's conversation, each message waiting for its reply (a closed loop)."""
+    rng, code, texts_before = random.Random(seed), "", 0
     time.sleep(rng.random() * think * 4)
-    for text, expect in steps:
-        before = inbox.count(citizen.mobile)
-        sid = new_sid()
-        for _ in range(20):
-            status, _ = hooks.sms(citizen.mobile, text.replace("{code}", code), sid)
-            if status in (200, 409):
-                break
-            time.sleep(0.5)
-        else:
-            failures.append(f"webhook refused: {status}")
-            return
-        accepted = time.monotonic()
-        sent.append(sid)
-        got = inbox.wait(citizen.mobile, before, expect, timeout=180)
-        if got is None:
-            failures.append(f"no reply containing {expect!r} to {text!r}")
-            return
-        latencies.append(got[0] - accepted)
-        if expect == "Engangskoden":
-            match = CODE.search(got[1])
-            code = match[1] if match else ""
-        time.sleep(think * (0.5 + rng.random()))
+    try:
+        line.open()
+    except Exception as exc:  # noqa: BLE001 - a conversation that could not start
+        failures.append(f"{line.channel}: could not open: {exc}")
+        return
+    try:
+        for text, expect in steps:
+            before = line.replies()
+            if text == "INGEN":
+                texts_before = inbox.count(line.citizen.mobile)
+            if text == "{code}":
+                got = inbox.wait(line.citizen.mobile, texts_before, "Engangskoden", 180)
+                match = got and CODE.search(got[1])
+                code = match[1] if match else ""
+            refused = line.send(text.replace("{code}", code))
+            if refused:
+                failures.append(f"{line.channel}: {refused}")
+                return
+            accepted = time.monotonic()
+            got = line.wait(before, expect, timeout=180)
+            if got is None:
+                failures.append(f"{line.channel}: no reply containing {expect!r} to {text!r}")
+                return
+            latencies.append(got[0] - accepted)
+            time.sleep(think * (0.5 + rng.random()))
+    finally:
+        line.close()
 
 
 def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argparse.Namespace,
@@ -136,29 +240,37 @@ def phase(stack: BenchStack, inbox: Inbox, citizens: List[Citizen], args: argpar
                                  for i, url in enumerate(rasa_urls)}},
                              runtime.metrics_token).start()
     hooks, per = Webhooks(stack), max(3, args.messages // args.conversations)
-    sent: Dict[str, List[str]] = {c.mobile: [] for c in citizens}
-    latencies: List[float] = []
+    chats = round(len(citizens) * args.webchat_share)
+    lines = [ChatLine(rasa_urls[i % len(rasa_urls)], c) if i < chats
+             else SmsLine(hooks, inbox, c) for i, c in enumerate(citizens)]
+    latencies: Dict[str, List[float]] = {"sms": [], "webchat": []}
     failures: List[str] = []
     load_before = machine_load(sample_s=0)
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(citizens)) as pool:
-        for i, citizen in enumerate(citizens):
-            steps = journey(citizen, per, random.Random(args.seed + i))
-            pool.submit(converse, hooks, inbox, citizen, steps, args.think, sent[citizen.mobile],
-                        latencies, failures, args.seed + i)
+        for i, line in enumerate(lines):
+            steps = journey(line.citizen, per, random.Random(args.seed + i))
+            pool.submit(converse, line, inbox, steps, args.think, latencies[line.channel],
+                        failures, args.seed + i)
     wall = time.monotonic() - start
     done.set()
     time.sleep(1)
     meter.sample()
     scraped = scraper.stop()
     stack.stop_workers()
-    checks = integrity(stack.url, sent, stack.standin.captured())
-    replies = len(latencies)
+    sms = integrity(stack.url, {line.citizen.mobile: line.sids for line in lines
+                                if line.channel == "sms"}, stack.standin.captured())
+    chat = webchat_integrity(stack.url, {line.conversation_id: line.sent for line in lines
+                                         if line.channel == "webchat" and line.conversation_id})
+    replies = sum(len(v) for v in latencies.values())
     return {"rasa_servers": len(rasa_urls), "conversations": len(citizens),
-            "messages_sent": checks.pop("sent"), "replies": replies, "wall_s": round(wall, 1),
+            "webchat_conversations": chats, "messages_sent": sms["sent"] + chat["sent"],
+            "replies": replies, "wall_s": round(wall, 1),
             "throughput_msg_per_s": round(replies / wall, 2) if wall else None,
-            "reply_latency_s": stats(latencies, digits=2), "failures": failures[:20],
-            "failed_conversations": len(failures), "integrity": checks,
+            "reply_latency_s": stats(latencies["sms"] + latencies["webchat"], digits=2),
+            "reply_latency_s_by_channel": {k: stats(v, digits=2) for k, v in latencies.items()},
+            "failures": failures[:20], "failed_conversations": len(failures),
+            "integrity": {"sms": sms, "webchat": chat},
             "load_before": load_before, "load_after": machine_load(sample_s=0),
             "cpu_memory": meter.report(), "metrics": scraped,
             "metrics_excerpt": scraper.excerpt()}
@@ -174,6 +286,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--conversations", type=int, default=200, help="per phase")
     parser.add_argument("--messages", type=int, default=10000, help="per phase")
     parser.add_argument("--workers", type=int, default=2, help="turn workers")
+    parser.add_argument("--webchat-share", type=float, default=0.25,
+                        help="share of the conversations held in the web chat")
     parser.add_argument("--think", type=float, default=2.0, help="seconds between messages")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/1")
     parser.add_argument("--seed", type=int, default=5)
@@ -188,7 +302,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     citizens = make_citizens(2 * args.conversations, args.seed, fnrs, mobiles)
     result: Dict[str, Any] = {"revision": code_revision(), "load_at_start": machine_load(),
                               "args": vars(args)}
-    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url, citizens=citizens)
+    stack = BenchStack(rasa_instances=2, redis_url=args.redis_url, citizens=citizens,
+                       extra_env=RAISED_LOGIN_LIMITS)
     inbox = None
     try:
         stack.start()
@@ -214,9 +329,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in ("two_rasa", "one_rasa"):
         print(f"metrics at the busiest scrape ({name}); peaks {result[name]['metrics']['peaks']}")
         print(result[name]["metrics_excerpt"])
-    clean = all(not (result[n]["integrity"]["lost"] or result[n]["integrity"]["answered_twice"]
-                     or result[n]["integrity"]["twilio_twice"]
-                     or result[n]["integrity"]["out_of_order"]) for n in ("two_rasa", "one_rasa"))
+    clean = all(not any(counts[key] for counts in result[n]["integrity"].values()
+                        for key in ("lost", "answered_twice", "twilio_twice", "out_of_order",
+                                    "recorded_twice") if key in counts)
+                and not result[n]["failed_conversations"] for n in ("two_rasa", "one_rasa"))
     return 0 if clean else 1
 
 
