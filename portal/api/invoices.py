@@ -22,10 +22,7 @@ def list_invoices(query):
     db = get_db()
     moment = now()
     rows = invoices.list_invoices(db, current_citizen_id(), actor=current_actor(), now=moment,
-                                  status=query["status"])
+                                  status=query["status"], tz=settings().timezone)
     db.commit()
-    today = invoices.local_today(moment, settings().timezone)
-    for row in rows:
-        row.overdue = invoices.is_overdue(row, today)
-    unpaid = sum(i.amount_ore for i in rows if i.status == InvoiceStatus.UNPAID)
+    unpaid = sum(i["amount_ore"] for i in rows if i["status"] == InvoiceStatus.UNPAID)
     return {"invoices": rows, "unpaid_total_ore": unpaid, "unpaid_total_text": format_nok(unpaid)}

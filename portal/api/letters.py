@@ -19,9 +19,9 @@ bp = Blueprint("letters", __name__, url_prefix="/api/v1/me/letters")
 def list_letters(query):
     """List the citizen's letters, unread first, newest first"""
     db = get_db()
-    rows = letters.list_letters(db, current_citizen_id(), actor=current_actor(), now=now(),
-                                unread_only=query["unread"], limit=query["limit"])
-    unread = letters.count_unread(db, current_citizen_id())
+    rows, unread = letters.list_letters(db, current_citizen_id(), actor=current_actor(),
+                                        now=now(), unread_only=query["unread"],
+                                        limit=query["limit"])
     db.commit()
     return {"letters": rows, "unread_count": unread}
 

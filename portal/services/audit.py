@@ -32,8 +32,12 @@ def record(db: Session, actor: Actor, action: str, *, at: datetime,
            citizen_id: Optional[int] = None, object_type: Optional[str] = None,
            object_id: Any = None, detail: Optional[Dict[str, Any]] = None) -> None:
     """Appends one audit event in the caller's transaction."""
-    db.execute(insert(AuditEvent).values(
-        at=at, actor_type=actor.type, actor_id=actor.id, channel=actor.channel,
-        citizen_id=citizen_id, action=action, object_type=object_type,
-        object_id=None if object_id is None else str(object_id), detail=detail,
-    ))
+    db.execute(_APPEND, {
+        "at": at, "actor_type": actor.type, "actor_id": actor.id, "channel": actor.channel,
+        "citizen_id": citizen_id, "action": action, "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id), "detail": detail,
+    })
+
+
+# Built once: every read of citizen data appends one, so it is on every hot path.
+_APPEND = insert(AuditEvent)

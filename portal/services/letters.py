@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import List, Optional
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,19 +97,35 @@ def dispatch(db: Session, settings: Settings, letter: NewLetter, *, now: datetim
     return row, True
 
 
-def list_letters(db: Session, citizen_id: int, *, actor: Actor, now: datetime,
-                 unread_only: bool = False, limit: int = 20) -> List[Letter]:
-    """The citizen's letters: unread first, newest first."""
-    query = select(Letter).where(Letter.citizen_id == citizen_id)
+_UNREAD_FIRST = case((Letter.read_at.is_(None), 0), else_=1)
+_SUMMARY = (Letter.id, Letter.title, Letter.sender_unit, Letter.category, Letter.status,
+            Letter.sent_at, Letter.read_at.is_(None).label("is_unread"))
+
+
+def _summaries(unread_only: bool):
+    """The inbox page and the unread count in one statement, built once per kind."""
+    unread_count = (select(func.count()).select_from(Letter)
+                    .where(Letter.citizen_id == bindparam("citizen_id"),
+                           Letter.read_at.is_(None)).scalar_subquery())
+    query = select(*_SUMMARY, unread_count.label("unread_count")).where(
+        Letter.citizen_id == bindparam("citizen_id"))
     if unread_only:
         query = query.where(Letter.read_at.is_(None))
-    unread_first = case((Letter.read_at.is_(None), 0), else_=1)
-    rows = db.execute(
-        query.order_by(unread_first, Letter.sent_at.desc(), Letter.id.desc()).limit(limit)
-    ).scalars().all()
+    return (query.order_by(_UNREAD_FIRST, Letter.sent_at.desc(), Letter.id.desc())
+            .limit(bindparam("limit")))
+
+
+_INBOX = {True: _summaries(True), False: _summaries(False)}
+
+
+def list_letters(db: Session, citizen_id: int, *, actor: Actor, now: datetime,
+                 unread_only: bool = False, limit: int = 20) -> tuple[List[dict], int]:
+    """The citizen's letters (unread first, newest first, no bodies) and how many are unread."""
+    rows = db.connection().execute(_INBOX[unread_only], {"citizen_id": citizen_id,
+                                                         "limit": limit}).mappings().all()
     record(db, actor, "letter.list", at=now, citizen_id=citizen_id,
            detail={"count": len(rows), "unread_only": unread_only})
-    return list(rows)
+    return [dict(row) for row in rows], rows[0]["unread_count"] if rows else 0
 
 
 def count_unread(db: Session, citizen_id: int) -> int:
@@ -117,13 +133,17 @@ def count_unread(db: Session, citizen_id: int) -> int:
         Letter.citizen_id == citizen_id, Letter.read_at.is_(None))).scalar_one()
 
 
+_OWN_LETTER = select(Letter).where(Letter.id == bindparam("letter_id"),
+                                   Letter.citizen_id == bindparam("citizen_id"))
+
+
 def read_letter(db: Session, citizen_id: int, letter_id: int, *, via: Channel, actor: Actor,
                 now: datetime) -> Letter:
     """Opens a letter: the first digital read before printing marks it LEST and cancels print."""
     if not 0 < letter_id <= MAX_ID:
         raise NotFound("No such letter.", code="letter_not_found")
-    letter = db.execute(select(Letter).where(
-        Letter.id == letter_id, Letter.citizen_id == citizen_id)).scalar_one_or_none()
+    letter = db.execute(_OWN_LETTER, {"letter_id": letter_id, "citizen_id": citizen_id}
+                        ).scalar_one_or_none()
     if letter is None:
         raise NotFound("No such letter.", code="letter_not_found")
     if letter.read_at is None:

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal.conversation_ids import channel_of
@@ -47,6 +47,15 @@ def start_session(db: Session, citizen: Citizen, *, channel: Channel, conversati
     return token, row
 
 
+# Built once: every citizen request resolves its session.
+_NEWEST_OF_CONVERSATION = (
+    select(CitizenSession)
+    .where(CitizenSession.channel == bindparam("channel"),
+           CitizenSession.conversation_id == bindparam("conversation_id"))
+    .order_by(CitizenSession.created_at.desc(), CitizenSession.id.desc())
+    .limit(1))
+
+
 def resolve_session(db: Session, channel: Optional[str], conversation_id: Optional[str], *,
                     now: datetime, idle_minutes: int) -> CitizenSession:
     """The live session of a conversation on its own channel; refreshes its idle timer.
@@ -60,12 +69,9 @@ def resolve_session(db: Session, channel: Optional[str], conversation_id: Option
     if channel_of(conversation_id) != channel:
         raise Unauthorized("The conversation does not belong to that channel.",
                            code="session_invalid")
-    row = db.execute(
-        select(CitizenSession)
-        .where(CitizenSession.channel == Channel(channel),
-               CitizenSession.conversation_id == conversation_id)
-        .order_by(CitizenSession.created_at.desc(), CitizenSession.id.desc())
-        .limit(1)).scalar_one_or_none()
+    row = db.execute(_NEWEST_OF_CONVERSATION, {"channel": Channel(channel),
+                                               "conversation_id": conversation_id}
+                     ).scalar_one_or_none()
     if row is None:
         raise Unauthorized("Nobody is logged in in this conversation.", code="session_invalid")
     if row.ended_at is not None:
