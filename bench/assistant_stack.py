@@ -49,8 +49,10 @@ class StandIn:
                 time.sleep(0.2)
         raise RuntimeError("the Twilio stand-in did not start")
 
-    def captured(self) -> List[Dict[str, Any]]:
-        answer = requests.get(self.base_url + "/captured", timeout=30).json()
+    def captured(self, since: Optional[int] = None) -> List[Dict[str, Any]]:
+        """Every SMS handed to the stand-in, or only those after the first `since`."""
+        params = {} if since is None else {"since": str(since)}
+        answer = requests.get(self.base_url + "/captured", params=params, timeout=30).json()
         return answer["messages"] if isinstance(answer, dict) else answer
 
     def stop(self) -> None:

@@ -53,14 +53,14 @@ class Inbox:
     def _poll(self) -> None:
         while not self.stopped.is_set():
             try:
-                messages = self.stack.standin.captured()
+                messages = self.stack.standin.captured(since=self.seen)
             except Exception:  # noqa: BLE001 - retried on the next poll
                 messages = []
             now = time.monotonic()
             with self.cond:
-                for message in messages[self.seen:]:
+                for message in messages:
                     self.by_number.setdefault(message["to"], []).append((now, message["body"]))
-                self.seen = max(self.seen, len(messages))
+                self.seen += len(messages)
                 self.cond.notify_all()
             time.sleep(self.interval)
 

@@ -8,7 +8,7 @@
 
 Every request is checked against tests/contracts/twilio_api_v2010.json with openapi-core;
 what does not conform is kept in `violations`. `GET /captured` lists the same as JSON for
-other processes. Run `python -m tests.twilio_standin --port 8089` to keep one running.
+other processes (`?since=N`: only the messages after the first N, for pollers). Run `python -m tests.twilio_standin --port 8089` to keep one running.
 """
 from __future__ import annotations
 
@@ -306,9 +306,14 @@ class TwilioStandIn:
     def _wsgi(self, environ: Dict[str, Any], start_response: Callable) -> Any:
         request = Request(environ)
         if request.method == "GET" and request.path == "/captured":
-            response = _json({"messages": self.messages, "violations": self.violations,
-                              "requests": [asdict(r) for r in self.requests]}, 200)
-            return response(environ, start_response)
+            since = request.args.get("since", "")
+            if since.isdigit():  # a poller's next page: only the messages after the first N
+                with self._lock:
+                    page = {"messages": self.messages[int(since):], "total": len(self.messages)}
+            else:
+                page = {"messages": self.messages, "violations": self.violations,
+                        "requests": [asdict(r) for r in self.requests]}
+            return _json(page, 200)(environ, start_response)
         response = self._handle(request, environ)
         return response(environ, start_response)
 
