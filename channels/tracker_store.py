@@ -9,12 +9,14 @@ store is created, and errors while serving a request stay errors of that request
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Generator
 
 from rasa.core.tracker_store import (InMemoryTrackerStore, RedisTrackerStore, SQLTrackerStore,
                                      ensure_schema_exists)
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from channels.redaction import redact_event
 
@@ -53,19 +55,31 @@ class RedactingSQLTrackerStore(RedactingMixin, SQLTrackerStore):
             session.close()
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Saves the new events; after an erasure (the citizen deleted the conversation in
-        this turn) every stored event of the conversation is deleted instead, and the next
-        message starts a new conversation."""
+        """Saves the new events, each redacted on its own (Rasa's own save would redact a
+        copy of the whole tracker each turn); after an erasure (the citizen deleted the
+        conversation in this turn) every stored event of the conversation is deleted
+        instead, and the next message starts a new conversation."""
+        if self.event_broker is not None:
+            await self.stream_events(redacted(tracker, self.domain))
         with self.session_scope() as session:
             stored = self._event_query(session, tracker.sender_id,
                                        fetch_events_from_all_sessions=False).count()
-            if erased(list(tracker.events)[stored:]):
+            new = list(tracker.events)[stored:]
+            if erased(new):
                 session.query(self.SQLEvent).filter(
                     self.SQLEvent.sender_id == tracker.sender_id).delete(
                     synchronize_session=False)
                 session.commit()
                 return
-        await super().save(tracker)
+            for event in new:
+                data = redact_event(event.as_dict())
+                session.add(self.SQLEvent(
+                    sender_id=tracker.sender_id, type_name=event.type_name,
+                    timestamp=data.get("timestamp"),
+                    intent_name=(data.get("parse_data") or {}).get("intent", {}).get(
+                        INTENT_NAME_KEY),
+                    action_name=data.get("name"), data=json.dumps(data)))
+            session.commit()
 
     @contextlib.contextmanager
     def session_scope(self) -> Generator:
