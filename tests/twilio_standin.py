@@ -254,9 +254,13 @@ class TwilioStandIn:
     @property
     def messages(self) -> List[Dict[str, Any]]:
         """Accepted messages in order: Twilio's Message resource plus `status_callback`."""
+        return self.messages_after(0)
+
+    def messages_after(self, count: int) -> List[Dict[str, Any]]:
+        """The accepted messages after the first `count`."""
         with self._lock:
-            return [dict(m, status_callback=self._callbacks[m["sid"]])
-                    for m in self._messages.values()]
+            later = list(self._messages.values())[count:]
+            return [dict(m, status_callback=self._callbacks[m["sid"]]) for m in later]
 
     @property
     def violations(self) -> List[str]:
@@ -308,8 +312,7 @@ class TwilioStandIn:
         if request.method == "GET" and request.path == "/captured":
             since = request.args.get("since", "")
             if since.isdigit():  # a poller's next page: only the messages after the first N
-                with self._lock:
-                    page = {"messages": self.messages[int(since):], "total": len(self.messages)}
+                page = {"messages": self.messages_after(int(since))}
             else:
                 page = {"messages": self.messages, "violations": self.violations,
                         "requests": [asdict(r) for r in self.requests]}
