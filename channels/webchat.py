@@ -47,6 +47,18 @@ MAX_MESSAGE_CHARS = 1000
 LIVE_POLL_SECONDS = 1.0
 
 
+def readable(text: Any) -> bool:
+    """A message worth a turn: a string with more than whitespace that UTF-8 can encode (a
+    forged client can send a lone UTF-16 surrogate, which no store can keep)."""
+    if not isinstance(text, str) or not text.strip():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def client_address(environ: Optional[Dict[str, Any]]) -> Optional[str]:
     """The browser's address: Sanic's `remote_addr` where its proxy settings trust a
     forwarding header (SANIC_PROXIES_COUNT, SANIC_REAL_IP_HEADER), else the peer's."""
@@ -203,8 +215,9 @@ class WebChatInput(InputChannel):
             return await response.file(path)
 
         @sio.on("session_request")
-        async def session_request(sid: str, data: Optional[Dict]) -> None:
-            resumed = self.conversation_of_ticket((data or {}).get("ticket"))
+        async def session_request(sid: str, data: Any = None, *_more: Any) -> None:
+            ticket = data.get("ticket") if isinstance(data, dict) else None
+            resumed = self.conversation_of_ticket(ticket)
             conversation_id = resumed or f"web-{secrets.token_urlsafe(18)}"
             self.conversations[sid] = conversation_id
             self.sources[sid] = client_address(sio.get_environ(sid))
@@ -225,11 +238,14 @@ class WebChatInput(InputChannel):
             self.sources.pop(sid, None)
 
         @sio.on("user_uttered")
-        async def user_uttered(sid: str, data: Any) -> None:
+        async def user_uttered(sid: str, data: Any = None, *_more: Any) -> None:
             conversation_id = self.conversations.get(sid)
             text = data.get("message") if isinstance(data, dict) else None
-            if conversation_id is None or not isinstance(text, str) or not text.strip():
+            if conversation_id is None:
                 await sio.emit("chat_error", {"code": "no_session"}, room=sid)
+                return
+            if not readable(text):
+                await sio.emit("chat_error", {"code": "invalid_text"}, room=sid)
                 return
             await self.handle(on_new_message, sid, conversation_id, text[:MAX_MESSAGE_CHARS])
 

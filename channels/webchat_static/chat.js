@@ -24,6 +24,7 @@
       hint: "Trykk Enter for å sende. Skriv fødselsnummer og engangskode bare når assistenten ber om det.",
       connecting: "Kobler til …", connected: "Tilkoblet.",
       unavailable: "Meldingen kom ikke fram. Prøv igjen om litt.",
+      invalid: "Meldingen kunne ikke leses. Skriv den på nytt.",
       broken: "Samtalen ble brutt. Last inn siden på nytt.",
       lost: "Mistet forbindelsen. Prøver å koble til igjen …",
       me: "Du", bot: "Assistenten", caseworker: "Saksbehandler", system: "Bergen kommune",
@@ -39,6 +40,7 @@
       hint: "Trykk Enter for å sende. Skriv fødselsnummer og eingongskode berre når assistenten ber om det.",
       connecting: "Koplar til …", connected: "Tilkopla.",
       unavailable: "Meldinga kom ikkje fram. Prøv igjen om litt.",
+      invalid: "Meldinga kunne ikkje lesast. Skriv ho på nytt.",
       broken: "Samtalen vart broten. Last inn sida på nytt.",
       lost: "Mista sambandet. Prøver å kople til igjen …",
       me: "Du", bot: "Assistenten", caseworker: "Sakshandsamar", system: "Bergen kommune",
@@ -54,6 +56,7 @@
       hint: "Press Enter to send. Give your national identity number and one-time code only when the assistant asks for them.",
       connecting: "Connecting …", connected: "Connected.",
       unavailable: "The message did not get through. Try again shortly.",
+      invalid: "The message could not be read. Please write it again.",
       broken: "The conversation was broken off. Reload the page.",
       lost: "Connection lost. Trying to connect again …",
       me: "You", bot: "The assistant", caseworker: "Caseworker", system: "Bergen kommune",
@@ -164,6 +167,10 @@
   socket.on("chat_error", function (error) {
     if (error && error.code === "unavailable") {
       showStatus("unavailable");
+      return;
+    }
+    if (error && error.code === "invalid_text") {
+      showStatus("invalid");
       return;
     }
     setReady(false, "broken");
