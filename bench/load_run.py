@@ -184,7 +184,8 @@ def journey(citizen: Citizen, messages: int, rng: random.Random) -> List[Tuple[s
     steps = [("logg inn", "fødselsnummer"), (citizen.fnr, "personlige koden"),
              ("INGEN", "engangskode"), ("{code}", "Velg en personlig kode"), ("4826", "lagret"),
              ("jeg vil takke ja til barnehageplassen", "JA"), ("JA", "takket ja")]
-    blocks = [[("brev", "LES 1"), ("les 1", "")], [("faktura", "kr")],
+    # Once every letter is read, "brev" answers "ingen nye brev" and lists the latest ones.
+    blocks = [[("brev", "brev"), ("les 1", "")], [("faktura", "kr")],
               [(rng.choice(SMALL_TALK), "")]]
     while len(steps) < messages:
         steps.extend(rng.choice(blocks))
