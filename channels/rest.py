@@ -20,6 +20,7 @@ from sanic.exceptions import InvalidUsage
 from sanic.request import Request
 
 from portal.conversation_ids import PREFIX_OF
+from portal.text_input import storable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class DemoRestInput(RestInput):
                 return _refuse(f"A sender (1 to {MAX_SENDER_CHARS} characters) is required.",
                                "sender_required")
             text = payload.get("message")
-            if not isinstance(text, str) or not text.strip():
+            text = storable(text) if isinstance(text, str) else None
+            if not text or not text.strip():
                 return _refuse("A message is required.", "message_required")
             collector = CollectingOutputChannel()
             try:

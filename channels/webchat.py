@@ -39,6 +39,7 @@ from actions.portal_client import PortalError, PortalUnavailable
 from channels.gateway import turn_of, with_actions
 from channels.portal_gateway import PortalGateway
 from portal import webchat_tickets as tickets
+from portal.text_input import storable
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ LIVE_POLL_SECONDS = 1.0
 def readable(text: Any) -> bool:
     """A message worth a turn: a string with more than whitespace that UTF-8 can encode (a
     forged client can send a lone UTF-16 surrogate, which no store can keep)."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not storable(text).strip():
         return False
     try:
         text.encode("utf-8")
@@ -247,6 +248,7 @@ class WebChatInput(InputChannel):
             if not readable(text):
                 await sio.emit("chat_error", {"code": "invalid_text"}, room=sid)
                 return
-            await self.handle(on_new_message, sid, conversation_id, text[:MAX_MESSAGE_CHARS])
+            await self.handle(on_new_message, sid, conversation_id,
+                              storable(text)[:MAX_MESSAGE_CHARS])
 
         return webchat

@@ -24,6 +24,7 @@ from portal.models import (ActorType, Channel, Conversation, InboundSms, Outboun
 from portal.privacy import QUOTES_CITIZEN, redact_citizen_text, redact_reply, redact_text
 from portal.services.audit import Actor, record
 from portal.sms.sender_keys import ensure_identity
+from portal.text_input import storable
 from portal.texts import conversation as texts
 from portal.texts.language import detect
 
@@ -113,7 +114,7 @@ def record_citizen_message(db: Session, conversation: Conversation, text: str, n
             return Recorded(existing, False, route_of(conversation))
     message = TranscriptMessage(
         conversation_id=conversation.id, at=now, direction=IN, author=CITIZEN,
-        text=redact_citizen_text((text or "")[:MAX_TEXT]), external_id=external_id,
+        text=redact_citizen_text(storable(text or "")[:MAX_TEXT]), external_id=external_id,
         language=language or conversation.language)
     try:
         with db.begin_nested():

@@ -23,6 +23,7 @@ from portal.errors import (BadRequest, Conflict, Forbidden, InvalidInput, Length
                            TooLarge)
 from portal.identity import normalize_mobile
 from portal.sms.sender import apply_status_callback
+from portal.text_input import storable
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,8 @@ def inbound():
     try:
         row = service.record_inbound(
             get_db(), settings(), message_sid=message_sid, phone=phone,
-            body=(form.get("Body") or "")[:MAX_BODY_CHARS], num_media=int(media), now=now())
+            body=storable(form.get("Body") or "")[:MAX_BODY_CHARS], num_media=int(media),
+            now=now())
     except Exception:
         _forget_sighting(message_sid)  # not logged: Twilio's retry must get through
         raise

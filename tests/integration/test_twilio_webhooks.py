@@ -80,6 +80,16 @@ def test_a_signed_sms_is_logged_with_its_redacted_transcript_and_acked(portal_ur
         assert message.text == "logg inn [fødselsnummer]"
 
 
+def test_a_nul_character_in_an_sms_is_dropped_and_the_rest_logged(portal_url):
+    url, portal = portal_url
+    answer = post(url, form_for("br\x00ev\x00"))
+    assert answer.status_code == 200
+    with portal.sessions() as db:
+        row = db.execute(select(InboundSms)).scalar_one()
+        assert row.body == "brev"
+        assert db.get(TranscriptMessage, row.transcript_message_id).text == "brev"
+
+
 def test_a_replayed_webhook_is_refused_and_changes_nothing(portal_url):
     url, portal = portal_url
     form = form_for()
