@@ -7,6 +7,7 @@ Here:
 - it binds `ACTIONS_HOST` (127.0.0.1 unless set);
 - `/webhook` and `/actions` need `Authorization: Bearer $ACTION_SERVER_TOKEN`, which Rasa sends
   from `action_endpoint.headers` in `bot/endpoints*.yml`; production refuses to start without it;
+- Rasa sends no domain (`enable_selective_domain`): calls get the one loaded at start-up;
 - a call that is not shaped like Rasa's gets a 400 that names what is wrong, before any action
   runs; bodies are limited in size, compressed ones too;
 - an unexpected error answers a 500 with no request data in it, and is logged redacted.
@@ -24,6 +25,8 @@ from typing import Any, Optional
 
 from sanic import Sanic, response
 from sanic.request import Request
+
+from actions import domain
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +153,7 @@ def harden(app: Sanic, token: Optional[str]) -> Sanic:
                 check_call(call)
             except BadCall as error:
                 return _error(400, "invalid_action_call", str(error))
+            call.setdefault("domain", domain.loaded())  # Rasa sends none (selective domain)
             # rasa-sdk reads request.json; give it the checked, decompressed call.
             request.parsed_json = call
             from portal import correlation
@@ -174,6 +178,7 @@ def harden(app: Sanic, token: Optional[str]) -> Sanic:
 def create_app(token: Optional[str], metrics_token: str = "") -> Sanic:
     from rasa_sdk.endpoint import create_app as create_sdk_app
 
+    domain.loaded()  # at start-up, so that a broken domain stops the server, not a turn
     return observe(harden(create_sdk_app("actions", cors_origins=None), token), metrics_token)
 
 

@@ -1,14 +1,17 @@
 """`python -m channels.rasa_main` with one change under study, for bench/bot_bench.py --what-if.
 
-It holds no change now: the last one, redacting only the events a save adds instead of a copy
-of the whole tracker, is in the project (channels/tracker_store.py). Put the next change to
-measure in `install_change`; the project code stays as it is.
+The change now is the one just undone: Rasa sends the domain with every action call again, as
+before `enable_selective_domain` (bot/endpoints*.yml, actions/domain.py). FULL+what-if is thus
+the project as it was, FULL the project as it is. The project code stays as it is.
 """
 from __future__ import annotations
 
 
 def install_change() -> None:
-    """The change under study (none)."""
+    """Every action call carries the whole domain (selective domain off)."""
+    from rasa.core.actions.action import RemoteAction
+
+    RemoteAction._is_selective_domain_enabled = lambda self: False
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ followed by the action the rules name.
 from __future__ import annotations
 
 import asyncio
-from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
@@ -17,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.cases import ActionAskCaseText, ActionConfirmCase, ActionWriteCase
 from actions.deletion import ActionAskDeleteConversation
+from actions.domain import loaded as domain
 from actions.handoff import ActionAffirm, ActionDeny, ActionFallback, ActionHandoff
 from actions.invoices import ActionListInvoices
 from actions.kindergarten import ActionAnswerOffer
@@ -27,7 +27,6 @@ from actions.personal_code import ActionChangePersonalCode, ActionForgotPersonal
 from actions.portal_client import portal
 from actions.properties import ActionListProperties
 from actions.slots import ValidateSlotMappings
-from portal.config import PROJECT_ROOT
 from portal.conversation_ids import PREFIX_OF
 
 ACTIONS = {
@@ -44,13 +43,6 @@ ACTIONS = {
 }
 # Each form of the domain: its slot, the action asking for it, what follows (data/rules/).
 FORMS = {"case_form": ("case_text", ActionAskCaseText, ActionConfirmCase)}
-
-
-@lru_cache(maxsize=1)
-def domain() -> Dict[str, Any]:
-    from rasa.shared.core.domain import Domain
-
-    return Domain.load(str(PROJECT_ROOT / "bot" / "domain")).as_dict()
 
 
 class BotConversation:

@@ -75,6 +75,17 @@ def test_calls_need_the_shared_token(action_server):
     assert response.json()["responses"][0]["text"] == "Du er logget ut."
 
 
+
+def test_a_call_without_a_domain_renders_from_bot_domain(action_server):
+    """Rasa sends no domain (enable_selective_domain): the server's own copy answers."""
+    url, _, _ = action_server
+    call = _call(slots={"language": "nn"})
+    del call["domain"]
+    response = _post(url, call)
+    assert response.status_code == 200, response.text
+    assert response.json()["responses"][0]["text"].startswith("Du er no logga ut.")
+
+
 MALFORMED = [
     b"not json",
     b'{"next_action": "action_logout", "tracker": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
