@@ -355,14 +355,18 @@ def staff_list() -> None:
               show_default=True, help="Seconds to wait for a Rasa turn (less than the lease).")
 @click.option("--max-backoff", type=click.FloatRange(min=0.1), default=30.0,
               show_default=True, help="Longest wait before retrying a turn Rasa did not run.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=8), default=8,
+              envvar="TURN_CONCURRENCY", show_default=True,
+              help="Conversations this process works on at once (one thread each).")
 def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
-                max_backoff: float) -> None:
+                max_backoff: float, concurrency: int) -> None:
     """Run the bot's turns for logged SMS, in order per conversation, until stopped."""
     import logging
     import os
 
     from portal.bootstrap import Portal
-    from portal.conversations.worker import RasaPool, TurnPolicy, TurnWorker, rasa_urls_from_env
+    from portal.conversations.worker import (RasaPool, TurnPolicy, TurnWorker, rasa_urls_from_env,
+                                             run_workers)
 
     settings = Settings.from_env()
     try:
@@ -378,12 +382,13 @@ def turn_worker(interval: float, lease_seconds: float, request_timeout: float,
     with _until_stopped() as stop:
         context = Portal(settings)
         urls = rasa_urls_from_env(os.environ)
-        worker = TurnWorker(context, RasaPool(urls, settings.gateway_token, request_timeout),
-                            policy)
-        click.echo(f"Turn worker {worker.id} over {len(urls)} Rasa server(s): "
-                   f"{', '.join(urls)}.")
+        # One pool each: a requests.Session is not shared between threads.
+        workers = [TurnWorker(context, RasaPool(urls, settings.gateway_token, request_timeout),
+                              policy) for _ in range(concurrency)]
+        click.echo(f"Turn worker {workers[0].id} and {concurrency - 1} more in this process, "
+                   f"over {len(urls)} Rasa server(s): {', '.join(urls)}.")
         try:
-            turns = worker.run(stop, interval=interval)
+            turns = run_workers(workers, stop, interval=interval)
         finally:
             context.close()
     click.echo(f"Turn worker stopped after {turns} turn(s).")

@@ -164,6 +164,8 @@ class ProcessMeter:
             info = proc_stat(child)
             if info:
                 self.base[name] += info[1]
+                # Seen now: a process killed before the next sample counts 0, not minus its past.
+                self.cpu.setdefault(name, {})[child] = info[1]
 
     def sample(self) -> None:
         for name, root in self.roots.items():

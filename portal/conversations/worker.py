@@ -1,4 +1,5 @@
 """The turn worker: claims conversations with logged SMS and runs their turns, in order.
+A worker process runs several of them in threads (`run_workers`), one conversation each.
 
 One conversation is worked on by one worker at a time: a lease on the conversation row
 (claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, a conditional UPDATE everywhere). A
@@ -330,6 +331,20 @@ class TurnWorker:
                 log.exception("turn worker step failed")
             stop.wait(interval)
         return self.turns
+
+
+def run_workers(workers: Sequence[TurnWorker], stop: threading.Event,
+                interval: float = 0.2) -> int:
+    """Runs the workers side by side in threads of this process until `stop`; each holds its
+    own leases, so one slow turn does not hold up other conversations. The turns they ran."""
+    threads = [threading.Thread(target=w.run, args=(stop, interval), name=f"turns-{i}",
+                                daemon=True) for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.5)
+    return sum(w.turns for w in workers)
 
 
 def rasa_urls_from_env(env=os.environ) -> List[str]:

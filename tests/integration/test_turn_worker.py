@@ -107,3 +107,38 @@ def test_a_person_owned_conversation_never_reaches_rasa(portal):
     with portal.sessions() as db:
         assert db.execute(select(InboundSms.status)).scalar_one() == "processed"
     assert sent(portal) == ["Du snakker nå med Kari i Bergen kommune."]
+
+
+def test_workers_in_threads_of_one_process_share_the_queue_each_message_once(portal):
+    """`run_workers`: several conversations at once, each SMS handled once, in order."""
+    import threading
+
+    from portal.conversations.worker import run_workers
+
+    phones = [f"+479100000{i}" for i in range(4)]
+    with portal.sessions() as db:
+        for n, phone in enumerate(phones):
+            for i, body in enumerate(["HJELP", "mer"]):
+                service.record_inbound(db, portal.settings, message_sid=f"SM{n}{i}", phone=phone,
+                                       body=body, num_media=0, now=portal.clock.now())
+    workers = [worker(portal, f"w{i}") for i in range(3)]
+    stop = threading.Event()
+    runner = threading.Thread(target=lambda: run_workers(workers, stop, interval=0.05))
+    runner.start()
+    try:
+        for _ in range(200):
+            with portal.sessions() as db:
+                if set(db.execute(select(InboundSms.status)).scalars()) == {"processed"}:
+                    break
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+    with portal.sessions() as db:
+        rows = db.execute(select(OutboundSms.to_number, OutboundSms.body)
+                          .order_by(OutboundSms.id)).all()
+    for phone in phones:
+        bodies = [body for to, body in rows if to == phone]
+        assert len(bodies) == 2 and bodies[0].startswith("Bergen kommune: Svar BREV")
+        assert bodies[1] == "Det er ikke mer å vise."
