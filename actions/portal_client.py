@@ -45,6 +45,13 @@ class Conversation:
     conversation_id: str
 
 
+def not_sent(exc: BaseException) -> bool:
+    """The request never reached the portal: no connection, or the connection was closed
+    under it before its body was written (a reused keep-alive connection the portal dropped)."""
+    return isinstance(exc, aiohttp.ClientConnectorError) or (
+        isinstance(exc, aiohttp.ClientOSError) and "Can not write request body" in str(exc))
+
+
 class PortalClient:
     def __init__(self, base_url: Optional[str] = None, token: Optional[str] = None,
                  timeout: float = DEFAULT_TIMEOUT):
@@ -74,15 +81,20 @@ class PortalClient:
         if conversation is not None:
             headers["X-Channel"] = conversation.channel
             headers["X-Conversation-Id"] = conversation.conversation_id
-        http = await self._session()
-        try:
-            async with http.request(method, self.base_url + path, headers=headers,
-                                    **kwargs) as response:
-                body = await response.json(content_type=None) if response.content_length != 0 else {}
-                status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            log.warning("portal %s %s failed: %s", method, path, type(exc).__name__)
-            raise PortalUnavailable(str(exc)) from exc
+        for attempt in (1, 2):
+            http = await self._session()
+            try:
+                async with http.request(method, self.base_url + path, headers=headers,
+                                        **kwargs) as response:
+                    body = (await response.json(content_type=None)
+                            if response.content_length != 0 else {})
+                    status = response.status
+                break
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+                if attempt == 1 and not_sent(exc):
+                    continue  # the portal never saw it: once more, on a new connection
+                log.warning("portal %s %s failed: %s", method, path, type(exc).__name__)
+                raise PortalUnavailable(str(exc)) from exc
         if status >= 500:
             raise PortalUnavailable(f"portal answered {status}")
         if status >= 400:

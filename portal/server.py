@@ -61,6 +61,10 @@ class PortalServer(BaseApplication):
             "errorlog": "-",
             "loglevel": "info",
             "timeout": 30,
+            # The portal's own clients (the action server, the web chat in Rasa) drop idle
+            # connections after 1 s; on busy cores they may reuse one later than gunicorn's
+            # default 2 s, when the portal has already closed it.
+            "keepalive": 5,
             "logger_class": StructuredLogger,
             "on_starting": _fresh_metrics_dir,
             "child_exit": _worker_gone,
